@@ -1,0 +1,123 @@
+//! The thin seam over tokio-uring: the rest of the crate reaches io_uring only through here.
+//!
+//! tokio-uring has no maintainer and known pitfalls (see `shared/reference/RUNTIME-NOTES.md`): its
+//! `start` panics where io_uring is unavailable, and dropping a future does not cancel the kernel
+//! operation, so a socket must be shut down before it is dropped. This module turns the first into
+//! a clear error and offers `close` for the second. Nothing here uses `send_zc`.
+
+use std::future::Future;
+use std::io;
+use std::net::{Shutdown, SocketAddr, ToSocketAddrs};
+use std::time::{Duration, Instant};
+
+pub use tokio_uring::net::{TcpListener, TcpStream};
+
+/// Why the io_uring runtime could not start, with what to do about it.
+#[derive(Debug)]
+pub struct RuntimeUnavailable(io::Error);
+
+impl std::fmt::Display for RuntimeUnavailable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "io_uring is unavailable ({}): StreamForge needs Linux 5.11 or newer with io_uring enabled; \
+             check `sysctl kernel.io_uring_disabled` (must be 0) and, in a container, allow the io_uring \
+             syscalls in its seccomp profile",
+            self.0
+        )
+    }
+}
+
+impl std::error::Error for RuntimeUnavailable {}
+
+/// Runs `future` to completion on a fresh tokio-uring runtime on this thread.
+pub fn run<F: Future>(future: F) -> Result<F::Output, RuntimeUnavailable> {
+    let runtime = tokio_uring::Runtime::new(&tokio_uring::builder()).map_err(RuntimeUnavailable)?;
+    Ok(runtime.block_on(future))
+}
+
+/// Why a connection could not be opened.
+#[derive(Debug)]
+pub enum ConnectError {
+    /// The name did not resolve, or resolved to no address.
+    Resolve(io::Error),
+    /// The deadline passed before any address accepted the connection.
+    Timeout,
+    /// Every address refused or failed; the last error.
+    Connect(io::Error),
+}
+
+impl std::fmt::Display for ConnectError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ConnectError::Resolve(e) => write!(f, "name resolution failed: {e}"),
+            ConnectError::Timeout => write!(f, "connect timed out"),
+            ConnectError::Connect(e) => write!(f, "connect failed: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for ConnectError {}
+
+/// Resolves `host` and connects to `port` on it, trying each address (IPv4 and IPv6) until the
+/// deadline.
+///
+/// Resolution and connect run on tokio's blocking pool: `getaddrinfo` may block, and a blocking
+/// `connect_timeout` closes its own socket when the deadline passes, so a timed-out attempt leaks
+/// neither a thread of the relay nor a half-open file descriptor (which an abandoned io_uring
+/// connect would). The connected socket then moves onto io_uring.
+pub async fn connect(host: &str, port: u16, deadline: Instant) -> Result<TcpStream, ConnectError> {
+    let host = host
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_owned();
+    let blocking = tokio::task::spawn_blocking(move || connect_blocking(&host, port, deadline));
+    let remaining = deadline.saturating_duration_since(Instant::now());
+    // The blocking side honours the deadline itself; the margin only guards against a stuck resolver.
+    let joined = tokio::time::timeout(remaining + Duration::from_millis(250), blocking)
+        .await
+        .map_err(|_| ConnectError::Timeout)?
+        .map_err(|e| ConnectError::Connect(io::Error::other(e)))?;
+    let stream = joined?;
+    Ok(TcpStream::from_std(stream))
+}
+
+fn connect_blocking(
+    host: &str,
+    port: u16,
+    deadline: Instant,
+) -> Result<std::net::TcpStream, ConnectError> {
+    let addrs: Vec<SocketAddr> = (host, port)
+        .to_socket_addrs()
+        .map_err(ConnectError::Resolve)?
+        .collect();
+    if addrs.is_empty() {
+        return Err(ConnectError::Resolve(io::Error::new(
+            io::ErrorKind::NotFound,
+            "no address",
+        )));
+    }
+    let mut last = None;
+    for addr in addrs {
+        let remaining = deadline.saturating_duration_since(Instant::now());
+        if remaining.is_zero() {
+            return Err(ConnectError::Timeout);
+        }
+        match std::net::TcpStream::connect_timeout(&addr, remaining) {
+            Ok(stream) => {
+                stream.set_nodelay(true).map_err(ConnectError::Connect)?;
+                return Ok(stream);
+            }
+            Err(e) if e.kind() == io::ErrorKind::TimedOut => last = Some(ConnectError::Timeout),
+            Err(e) => last = Some(ConnectError::Connect(e)),
+        }
+    }
+    Err(last.unwrap_or(ConnectError::Timeout))
+}
+
+/// Shuts a socket down in both directions so that any read or write still in flight on it
+/// completes, and the peer sees FIN. Call before dropping a stream that may have an operation in
+/// flight (RUNTIME-NOTES pitfall 2). Errors (already closed, not connected) are irrelevant here.
+pub fn close(stream: &TcpStream) {
+    let _ = stream.shutdown(Shutdown::Both);
+}
