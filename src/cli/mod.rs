@@ -1,4 +1,133 @@
-//! placeholder
+//! The `streamforge` command line (SPEC §3): argument parsing, then one function per command.
+//!
+//! Exit codes: 0 ok, 1 failure, 2 usage. Every failure prints one clear line to stderr.
+
+mod account;
+mod events;
+mod output;
+mod progress;
+mod prompt;
+mod streams;
+mod sync;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+use crate::config::{self, Config};
+use crate::store::Store;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "streamforge",
+    version,
+    about = "IPTV tuner appliance: Xtream Codes + XMLTV in, an HDHomeRun tuner for Plex out"
+)]
+pub struct Cli {
+    /// Config file (TOML). Default: /etc/streamforge/streamforge.toml if present, else built-in defaults.
+    #[arg(long, global = true, env = "STREAMFORGE_CONFIG", value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Where the database and secret key live. Default: the config's data_dir, else $XDG_DATA_HOME/streamforge.
+    #[arg(long, global = true, env = "STREAMFORGE_DATA_DIR", value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Manage Xtream Codes subscriptions.
+    #[command(subcommand)]
+    Account(account::AccountCommand),
+    /// Refresh provider catalogs (categories and live streams).
+    Sync(sync::SyncArgs),
+    /// List provider streams with their parsed quality.
+    Streams(streams::StreamsArgs),
+    /// Show the event log.
+    Events(events::EventsArgs),
+}
+
+/// A command's failure: the message for stderr and the exit code.
+#[derive(Debug)]
+pub struct Failure {
+    message: String,
+    code: i32,
+}
+
+impl Failure {
+    /// Something went wrong while doing the work (exit 1).
+    pub fn new(message: impl Into<String>) -> Failure {
+        Failure {
+            message: message.into(),
+            code: 1,
+        }
+    }
+
+    /// The command was asked for something it cannot do as given (exit 2).
+    pub fn usage(message: impl Into<String>) -> Failure {
+        Failure {
+            message: message.into(),
+            code: 2,
+        }
+    }
+}
+
+impl<E: std::error::Error> From<E> for Failure {
+    fn from(error: E) -> Failure {
+        Failure::new(error.to_string())
+    }
+}
+
+pub type Outcome = Result<(), Failure>;
+
+/// What every command may need: the loaded config and the resolved data dir.
+pub struct Context {
+    pub config: Config,
+    pub data_dir: PathBuf,
+}
+
+impl Context {
+    fn load(cli: &Cli) -> Result<Context, Failure> {
+        let (config, _path) = Config::load(cli.config.as_deref())?;
+        let data_dir =
+            config::resolve_data_dir(cli.data_dir.as_deref(), &config).map_err(Failure::new)?;
+        Ok(Context { config, data_dir })
+    }
+
+    pub fn open_store(&self) -> Result<Store, Failure> {
+        Ok(Store::open(&self.data_dir)?)
+    }
+}
+
+/// Parses the arguments, runs the command, and returns the process exit code.
 pub fn main() -> i32 {
-    0
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() { 2 } else { 0 };
+        }
+    };
+    match run(&cli) {
+        Ok(()) => 0,
+        Err(failure) => {
+            eprintln!("error: {}", failure.message);
+            failure.code
+        }
+    }
+}
+
+fn run(cli: &Cli) -> Outcome {
+    let context = Context::load(cli)?;
+    match &cli.command {
+        Command::Account(command) => account::run(&context, command),
+        Command::Sync(args) => sync::run(&context, args),
+        Command::Streams(args) => streams::run(&context, args),
+        Command::Events(args) => events::run(&context, args),
+    }
+}
+
+/// Runs async work (network I/O) on the io_uring runtime, turning its absence into a clear error.
+pub fn block_on<F: std::future::Future>(future: F) -> Result<F::Output, Failure> {
+    crate::net::run(future).map_err(|e| Failure::new(e.to_string()))
 }

@@ -55,6 +55,10 @@ pub struct Upstream {
     pub user_agent: String,
     /// PEM roots trusted besides webpki-roots; empty for none.
     pub extra_ca_file: PathBuf,
+    /// Panel API calls (login, listings, guides): longest wait for the reply to start, and
+    /// longest silence within it. Not the relay's deadlines.
+    #[serde(with = "duration")]
+    pub api_timeout: Duration,
 }
 
 /// The relay's deadlines (SPEC §7), all humantime strings in the file.
@@ -159,6 +163,7 @@ impl Default for Upstream {
         Upstream {
             user_agent: "VLC/3.0.20 LibVLC/3.0.20".into(),
             extra_ca_file: PathBuf::new(),
+            api_timeout: Duration::from_secs(20),
         }
     }
 }
@@ -309,6 +314,7 @@ impl Config {
             ("deadlines.failover_budget", d.failover_budget),
             ("deadlines.grace", d.grace),
             ("deadlines.upgrade_interval", d.upgrade_interval),
+            ("upstream.api_timeout", self.upstream.api_timeout),
             ("refresh.catalog", self.refresh.catalog),
             ("refresh.epg", self.refresh.epg),
         ] {

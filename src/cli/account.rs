@@ -1,0 +1,275 @@
+//! `streamforge account …`: add, list, test, remove, enable and disable Xtream subscriptions.
+
+use clap::{Args, Subcommand};
+use serde::Serialize;
+use serde_json::json;
+
+use crate::store::{Event, Level, NewAccount, Store};
+use crate::upstream::{self, Url};
+use crate::xtream::XtreamClient;
+
+use super::{Context, Failure, Outcome, block_on, output, prompt};
+
+#[derive(Debug, Subcommand)]
+pub enum AccountCommand {
+    /// Add a subscription. The password comes from --password-stdin or a no-echo prompt.
+    Add(AddArgs),
+    /// List subscriptions.
+    List {
+        /// Print one JSON array.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Log in to the panel and show the subscription's state.
+    Test { name: String },
+    /// Remove a subscription, its catalog and its mappings.
+    Remove { name: String },
+    /// Use this subscription for streams again.
+    Enable { name: String },
+    /// Stop using this subscription for streams (its catalog is kept).
+    Disable { name: String },
+}
+
+#[derive(Debug, Args)]
+pub struct AddArgs {
+    /// A short name for the subscription, used in stream references (NAME:STREAM_ID).
+    name: String,
+    /// The panel's address, e.g. http://provider.example:8080
+    #[arg(long)]
+    url: String,
+    #[arg(long)]
+    username: String,
+    /// Read the password from the first line of standard input.
+    #[arg(long)]
+    password_stdin: bool,
+    /// Connections the subscription allows at once (each is one tuner).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    max_connections: u32,
+    /// User agent for this panel, instead of the config's upstream.user_agent.
+    #[arg(long)]
+    user_agent: Option<String>,
+}
+
+pub fn run(context: &Context, command: &AccountCommand) -> Outcome {
+    match command {
+        AccountCommand::Add(args) => add(context, args),
+        AccountCommand::List { json } => list(context, *json),
+        AccountCommand::Test { name } => test(context, name),
+        AccountCommand::Remove { name } => {
+            let store = context.open_store()?;
+            store.remove_account(name)?;
+            note(&store, format!("account {name} removed"), name);
+            println!("removed account {name}");
+            Ok(())
+        }
+        AccountCommand::Enable { name } => set_active(context, name, true),
+        AccountCommand::Disable { name } => set_active(context, name, false),
+    }
+}
+
+fn add(context: &Context, args: &AddArgs) -> Outcome {
+    validate_name(&args.name)?;
+    let url = validate_url(&args.url)?;
+    if args.username.trim().is_empty() {
+        return Err(Failure::usage("--username must not be empty"));
+    }
+    if args.user_agent.as_deref().is_some_and(|ua| ua.trim().is_empty()) {
+        return Err(Failure::usage(
+            "--user-agent must not be empty (providers reject an empty user agent)",
+        ));
+    }
+    let password = prompt::password(args.password_stdin)?;
+    let store = context.open_store()?;
+    store.add_account(&NewAccount {
+        name: args.name.clone(),
+        server_url: url,
+        username: args.username.clone(),
+        password,
+        max_connections: args.max_connections,
+        user_agent: args.user_agent.clone(),
+    })?;
+    note(&store, format!("account {} added", args.name), &args.name);
+    println!(
+        "added account {}; fetch its catalog with `streamforge sync {}`",
+        args.name, args.name
+    );
+    Ok(())
+}
+
+/// Account names appear in `NAME:STREAM_ID` references, so they may not contain `:` or spaces.
+fn validate_name(name: &str) -> Result<(), Failure> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+    if ok {
+        Ok(())
+    } else {
+        Err(Failure::usage(format!(
+            "invalid account name {name:?}: use letters, digits, '-', '_' or '.' (at most 64)"
+        )))
+    }
+}
+
+/// The panel URL: http(s), no credentials, no query; stored without a trailing slash.
+fn validate_url(text: &str) -> Result<String, Failure> {
+    let trimmed = text.trim().trim_end_matches('/');
+    let url = Url::parse(trimmed)
+        .map_err(|e| Failure::usage(format!("invalid --url: {e} (expected e.g. http://provider.example:8080)")))?;
+    if url.path_and_query().contains('?') {
+        return Err(Failure::usage(
+            "invalid --url: give only the panel's address, without a query such as ?username=…",
+        ));
+    }
+    if trimmed.contains('@') {
+        return Err(Failure::usage(
+            "invalid --url: do not put credentials in the URL; use --username and the password prompt",
+        ));
+    }
+    Ok(trimmed.to_owned())
+}
+
+#[derive(Serialize)]
+struct AccountRow {
+    name: String,
+    url: String,
+    username: String,
+    max_connections: u32,
+    enabled: bool,
+    user_agent: Option<String>,
+    streams: i64,
+    last_sync_at: Option<String>,
+}
+
+fn list(context: &Context, json: bool) -> Outcome {
+    let store = context.open_store()?;
+    let mut rows = Vec::new();
+    for account in store.accounts()? {
+        rows.push(AccountRow {
+            streams: store.stream_count(account.id)?,
+            name: account.name,
+            url: account.server_url,
+            username: account.username,
+            max_connections: account.max_connections,
+            enabled: account.is_active,
+            user_agent: account.user_agent,
+            last_sync_at: account.last_sync_at,
+        });
+    }
+    if json {
+        return output::json(&rows);
+    }
+    if rows.is_empty() {
+        println!("no accounts yet: add one with `streamforge account add NAME --url URL --username USER`");
+        return Ok(());
+    }
+    let table: Vec<Vec<String>> = rows
+        .into_iter()
+        .map(|r| {
+            vec![
+                r.name,
+                r.url,
+                r.username,
+                r.max_connections.to_string(),
+                if r.enabled { "yes" } else { "no" }.into(),
+                r.streams.to_string(),
+                r.last_sync_at.unwrap_or_else(|| "never".into()),
+            ]
+        })
+        .collect();
+    output::table(
+        &["NAME", "URL", "USERNAME", "MAX", "ENABLED", "STREAMS", "LAST SYNC"],
+        &table,
+    );
+    Ok(())
+}
+
+fn test(context: &Context, name: &str) -> Outcome {
+    let store = context.open_store()?;
+    let account = store.account(name)?;
+    let http = upstream::Client::new(&upstream::ClientOptions {
+        extra_ca_file: context.config.extra_ca_file().map(Into::into),
+    })?;
+    let user_agent = account
+        .user_agent
+        .clone()
+        .unwrap_or_else(|| context.config.upstream.user_agent.clone());
+    let client = XtreamClient::new(
+        http,
+        &account.server_url,
+        &account.username,
+        account.password.expose(),
+        &user_agent,
+        context.config.upstream.api_timeout,
+    )?;
+    let login = block_on(client.login())??;
+    let info = login.user_info;
+    let expires = match info.exp_date {
+        Some(unix) if unix > 0 => crate::time::rfc3339(
+            std::time::UNIX_EPOCH + std::time::Duration::from_secs(unix as u64),
+        ),
+        _ => "never".into(),
+    };
+    println!(
+        "{name}: login ok at {}; status {}, expires {expires}, connections {}/{} in use{}",
+        client.origin(),
+        info.status.as_deref().unwrap_or("unknown"),
+        info.active_cons.map_or("?".into(), |n| n.to_string()),
+        info.max_connections.map_or("?".into(), |n| n.to_string()),
+        if info.is_trial { ", trial" } else { "" }
+    );
+    if let Some(panel_max) = info.max_connections
+        && panel_max >= 1
+        && i64::from(account.max_connections) > panel_max
+    {
+        println!(
+            "warning: configured max_connections {} exceeds the panel's {panel_max}; the panel would close our oldest stream",
+            account.max_connections
+        );
+    }
+    Ok(())
+}
+
+fn set_active(context: &Context, name: &str, active: bool) -> Outcome {
+    let store = context.open_store()?;
+    store.set_account_active(name, active)?;
+    let state = if active { "enabled" } else { "disabled" };
+    note(&store, format!("account {name} {state}"), name);
+    println!("account {name} {state}");
+    Ok(())
+}
+
+fn note(store: &Store, message: String, account: &str) {
+    let _ = store.log_event(&Event {
+        level: Level::Info,
+        category: "account".into(),
+        message,
+        details: json!({ "account": account }),
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names() {
+        assert!(validate_name("main-sub_1.tv").is_ok());
+        assert!(validate_name("").is_err());
+        assert!(validate_name("a:b").is_err());
+        assert!(validate_name("a b").is_err());
+    }
+
+    #[test]
+    fn urls() {
+        assert_eq!(
+            validate_url("http://panel.example:8080/").unwrap(),
+            "http://panel.example:8080"
+        );
+        assert!(validate_url("ftp://panel").is_err());
+        assert!(validate_url("http://panel/get.php?username=a").is_err());
+        assert!(validate_url("http://user:pass@panel").is_err());
+        assert!(validate_url("not a url").is_err());
+    }
+}

@@ -1,0 +1,180 @@
+//! Catalog sync: log in, fetch categories and live streams, parse each name's quality, and
+//! replace the account's stored catalog in one transaction, only once everything has parsed.
+//! The CLI's `sync` and the server's periodic refresh both run this.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+
+use crate::store::{Account, CatalogChange, CatalogStream, Event, Level, Store, StoreError};
+use crate::upstream;
+
+use super::client::{XtreamClient, XtreamError};
+use super::quality;
+
+/// Where a sync is, for progress display.
+#[derive(Debug, Clone, Copy)]
+pub enum SyncStep {
+    LoggingIn,
+    Categories,
+    Downloading { bytes: u64 },
+    Saving { streams: usize },
+}
+
+/// The config values a sync uses.
+pub struct SyncSettings<'a> {
+    /// Sent unless the account has its own user agent.
+    pub default_user_agent: &'a str,
+    pub api_timeout: Duration,
+}
+
+#[derive(Debug)]
+pub struct SyncReport {
+    pub streams: usize,
+    /// Listing entries without a usable id or name.
+    pub skipped: usize,
+    pub change: CatalogChange,
+    pub downloaded_bytes: u64,
+    pub elapsed: Duration,
+}
+
+#[derive(Debug)]
+pub enum SyncError {
+    Provider(XtreamError),
+    Store(StoreError),
+}
+
+impl std::fmt::Display for SyncError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SyncError::Provider(e) => e.fmt(f),
+            SyncError::Store(e) => write!(f, "saving the catalog: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for SyncError {}
+
+/// Syncs one account's catalog and records the outcome in the event log.
+pub async fn sync_account(
+    http: &upstream::Client,
+    store: &Store,
+    account: &Account,
+    settings: &SyncSettings<'_>,
+    progress: &mut dyn FnMut(SyncStep),
+) -> Result<SyncReport, SyncError> {
+    let started = Instant::now();
+    let result = fetch_and_store(http, store, account, settings, progress).await;
+    let event = match &result {
+        Ok(report) => Event {
+            level: Level::Info,
+            category: "sync".into(),
+            message: format!(
+                "account {}: {} streams ({} new, {} updated, {} removed)",
+                account.name,
+                report.streams,
+                report.change.added,
+                report.change.updated,
+                report.change.removed
+            ),
+            details: json!({
+                "account": account.name,
+                "streams": report.streams,
+                "skipped": report.skipped,
+                "added": report.change.added,
+                "updated": report.change.updated,
+                "removed": report.change.removed,
+                "bytes": report.downloaded_bytes,
+                "seconds": started.elapsed().as_secs_f64(),
+            }),
+        },
+        Err(e) => Event {
+            level: Level::Error,
+            category: "sync".into(),
+            message: format!("account {}: sync failed: {e}", account.name),
+            details: json!({ "account": account.name }),
+        },
+    };
+    // The sync's own outcome matters more than a failure to record it.
+    let _ = store.log_event(&event);
+    result
+}
+
+async fn fetch_and_store(
+    http: &upstream::Client,
+    store: &Store,
+    account: &Account,
+    settings: &SyncSettings<'_>,
+    progress: &mut dyn FnMut(SyncStep),
+) -> Result<SyncReport, SyncError> {
+    let started = Instant::now();
+    let user_agent = account
+        .user_agent
+        .as_deref()
+        .unwrap_or(settings.default_user_agent);
+    let client = XtreamClient::new(
+        http.clone(),
+        &account.server_url,
+        &account.username,
+        account.password.expose(),
+        user_agent,
+        settings.api_timeout,
+    )
+    .map_err(SyncError::Provider)?;
+
+    progress(SyncStep::LoggingIn);
+    client.login().await.map_err(SyncError::Provider)?;
+    progress(SyncStep::Categories);
+    let categories: HashMap<String, String> = client
+        .live_categories()
+        .await
+        .map_err(SyncError::Provider)?
+        .into_iter()
+        .filter_map(|c| Some((c.category_id?, c.category_name?)))
+        .collect();
+    let mut downloaded_bytes = 0;
+    let listing = client
+        .live_streams(&mut |bytes| {
+            downloaded_bytes = bytes;
+            progress(SyncStep::Downloading { bytes });
+        })
+        .await
+        .map_err(SyncError::Provider)?;
+
+    let streams: Vec<CatalogStream> = listing
+        .streams
+        .into_iter()
+        .map(|s| {
+            let quality = quality::parse(&s.name);
+            CatalogStream {
+                stream_id: s.stream_id,
+                category: s
+                    .category_id
+                    .as_ref()
+                    .and_then(|id| categories.get(id).cloned()),
+                name: s.name,
+                icon: s.icon,
+                epg_channel_id: s.epg_channel_id,
+                qualities: quality.labels.iter().map(|l| l.to_string()).collect(),
+                tier: quality.tier.rank(),
+            }
+        })
+        .collect();
+    progress(SyncStep::Saving {
+        streams: streams.len(),
+    });
+    let change = store
+        .replace_catalog(account.id, &streams)
+        .map_err(SyncError::Store)?;
+    store
+        .record_sync(account.id, std::time::SystemTime::now())
+        .map_err(SyncError::Store)?;
+    Ok(SyncReport {
+        streams: streams.len(),
+        skipped: listing.skipped,
+        change,
+        downloaded_bytes,
+        elapsed: started.elapsed(),
+    })
+}
