@@ -14,5 +14,6 @@ pub mod config;
 pub mod fake_provider;
 pub mod net;
 pub mod store;
+pub mod time;
 pub mod upstream;
 pub mod xtream;

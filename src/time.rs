@@ -1,0 +1,136 @@
+//! RFC 3339 timestamps (UTC, whole seconds), as stored in the database and printed in events.
+//!
+//! The date arithmetic is done here rather than with a date crate: one conversion is all we need.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// Formats `t` as RFC 3339 in UTC with whole seconds, e.g. `2026-11-21T21:06:16Z`.
+pub fn rfc3339(t: SystemTime) -> String {
+    let secs = unix_seconds(t);
+    let (year, month, day) = civil_from_days(secs.div_euclid(86_400));
+    let of_day = secs.rem_euclid(86_400);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        of_day / 3600,
+        of_day % 3600 / 60,
+        of_day % 60
+    )
+}
+
+/// Whole seconds since the Unix epoch, rounded towards the past (also before 1970), saturating.
+fn unix_seconds(t: SystemTime) -> i64 {
+    match t.duration_since(UNIX_EPOCH) {
+        Ok(after) => i64::try_from(after.as_secs()).unwrap_or(i64::MAX),
+        Err(before) => {
+            let before = before.duration();
+            let whole = i64::try_from(before.as_secs()).unwrap_or(i64::MAX);
+            let whole = if before.subsec_nanos() > 0 {
+                whole.saturating_add(1)
+            } else {
+                whole
+            };
+            -whole
+        }
+    }
+}
+
+/// Proleptic Gregorian (year, month, day) of a count of days since 1970-01-01.
+///
+/// Howard Hinnant's `civil_from_days`: shifting the year to start on 1 March puts the leap day
+/// last, so month lengths follow a fixed pattern and 400-year eras repeat exactly.
+fn civil_from_days(days: i64) -> (i64, i64, i64) {
+    let z = days + 719_468; // days since 0000-03-01
+    let era = z.div_euclid(146_097);
+    let day_of_era = z.rem_euclid(146_097); // [0, 146096]
+    let year_of_era =
+        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365; // [0, 399]
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100); // [0, 365]
+    let shifted_month = (5 * day_of_year + 2) / 153; // [0, 11], 0 = March
+    let day = day_of_year - (153 * shifted_month + 2) / 5 + 1;
+    let month = if shifted_month < 10 {
+        shifted_month + 3
+    } else {
+        shifted_month - 9
+    };
+    let year = year_of_era + era * 400 + i64::from(month <= 2);
+    (year, month, day)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn at(secs: i64) -> String {
+        let t = if secs >= 0 {
+            UNIX_EPOCH + Duration::from_secs(secs.unsigned_abs())
+        } else {
+            UNIX_EPOCH - Duration::from_secs(secs.unsigned_abs())
+        };
+        rfc3339(t)
+    }
+
+    #[test]
+    fn known_values() {
+        // Reference values from `date -u -d @SECONDS`.
+        let cases = [
+            (0, "1970-01-01T00:00:00Z"),
+            (68_256, "1970-01-01T18:57:36Z"),
+            (1_795_295_176, "2026-11-21T21:06:16Z"),
+            (1_798_362_376, "2026-12-27T09:06:16Z"),
+            (1_735_689_599, "2024-12-31T23:59:59Z"),
+            (253_402_300_799, "9999-12-31T23:59:59Z"),
+            (-1, "1969-12-31T23:59:59Z"),
+            (-62_135_596_800, "0001-01-01T00:00:00Z"),
+        ];
+        for (secs, want) in cases {
+            assert_eq!(at(secs), want, "unix time {secs}");
+        }
+    }
+
+    #[test]
+    fn leap_years() {
+        // 2000 is a leap year (divisible by 400), 2024 an ordinary one, 2100 is not (by 100).
+        assert_eq!(at(951_782_400), "2000-02-29T00:00:00Z");
+        assert_eq!(at(951_868_799), "2000-02-29T23:59:59Z");
+        assert_eq!(at(1_709_164_800), "2024-02-29T00:00:00Z");
+        assert_eq!(at(1_709_251_199), "2024-02-29T23:59:59Z");
+        assert_eq!(at(4_107_456_000), "2100-02-28T00:00:00Z");
+        assert_eq!(at(4_107_542_400), "2100-03-01T00:00:00Z");
+    }
+
+    #[test]
+    fn fractions_round_towards_the_past() {
+        assert_eq!(
+            rfc3339(UNIX_EPOCH + Duration::from_millis(1_999)),
+            "1970-01-01T00:00:01Z"
+        );
+        assert_eq!(
+            rfc3339(UNIX_EPOCH - Duration::from_millis(1)),
+            "1969-12-31T23:59:59Z"
+        );
+    }
+
+    #[test]
+    fn every_day_round_trips_through_the_calendar() {
+        // Walk 1970..2401 day by day and check the calendar advances by exactly one day each time.
+        let mut prev = civil_from_days(-1);
+        assert_eq!(prev, (1969, 12, 31));
+        for days in 0..157_000 {
+            let (y, m, d) = civil_from_days(days);
+            let next_day = (prev.0, prev.1, prev.2 + 1);
+            let next_month = (prev.0, prev.1 + 1, 1);
+            let next_year = (prev.0 + 1, 1, 1);
+            assert!(
+                (y, m, d) == next_day || (y, m, d) == next_month || (y, m, d) == next_year,
+                "day {days}: {prev:?} -> {:?}",
+                (y, m, d)
+            );
+            if d == 1 && m == 3 {
+                let leap = (prev.0 % 4 == 0 && prev.0 % 100 != 0) || prev.0 % 400 == 0;
+                assert_eq!(prev.2, if leap { 29 } else { 28 }, "February {}", prev.0);
+            }
+            prev = (y, m, d);
+        }
+    }
+}
