@@ -68,7 +68,6 @@ pub fn run(context: &Context, command: &AccountCommand) -> Outcome {
 }
 
 fn add(context: &Context, args: &AddArgs) -> Outcome {
-    validate_name(&args.name)?;
     let url = validate_url(&args.url)?;
     if args.username.trim().is_empty() {
         return Err(Failure::usage("--username must not be empty"));
@@ -84,7 +83,7 @@ fn add(context: &Context, args: &AddArgs) -> Outcome {
         name: args.name.clone(),
         server_url: url,
         username: args.username.clone(),
-        password,
+        password: password.into(),
         max_connections: args.max_connections,
         user_agent: args.user_agent.clone(),
     })?;
@@ -94,22 +93,6 @@ fn add(context: &Context, args: &AddArgs) -> Outcome {
         args.name, args.name
     );
     Ok(())
-}
-
-/// Account names appear in `NAME:STREAM_ID` references, so they may not contain `:` or spaces.
-fn validate_name(name: &str) -> Result<(), Failure> {
-    let ok = !name.is_empty()
-        && name.len() <= 64
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
-    if ok {
-        Ok(())
-    } else {
-        Err(Failure::usage(format!(
-            "invalid account name {name:?}: use letters, digits, '-', '_' or '.' (at most 64)"
-        )))
-    }
 }
 
 /// The panel URL: http(s), no credentials, no query; stored without a trailing slash.
@@ -138,7 +121,7 @@ struct AccountRow {
     max_connections: u32,
     enabled: bool,
     user_agent: Option<String>,
-    streams: i64,
+    streams: u64,
     last_sync_at: Option<String>,
 }
 
@@ -243,7 +226,7 @@ fn set_active(context: &Context, name: &str, active: bool) -> Outcome {
 fn note(store: &Store, message: String, account: &str) {
     let _ = store.log_event(&Event {
         level: Level::Info,
-        category: "account".into(),
+        category: "account",
         message,
         details: json!({ "account": account }),
     });
@@ -252,14 +235,6 @@ fn note(store: &Store, message: String, account: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn names() {
-        assert!(validate_name("main-sub_1.tv").is_ok());
-        assert!(validate_name("").is_err());
-        assert!(validate_name("a:b").is_err());
-        assert!(validate_name("a b").is_err());
-    }
 
     #[test]
     fn urls() {

@@ -26,7 +26,7 @@ pub struct EventsArgs {
 
 pub fn run(context: &Context, args: &EventsArgs) -> Outcome {
     let level = match &args.level {
-        Some(text) => Some(text.parse::<Level>().map_err(Failure::usage)?),
+        Some(text) => Some(text.parse::<Level>().map_err(|e| Failure::usage(e.to_string()))?),
         None => None,
     };
     if args.json && args.follow {
@@ -42,11 +42,7 @@ pub fn run(context: &Context, args: &EventsArgs) -> Outcome {
     print_events(&events);
     while args.follow {
         std::thread::sleep(Duration::from_millis(500));
-        let fresh: Vec<StoredEvent> = store
-            .events_after(last_id)?
-            .into_iter()
-            .filter(|e| level.is_none_or(|min| e.level >= min))
-            .collect();
+        let fresh = store.events_after(last_id, level, 1000)?;
         if let Some(last) = fresh.last() {
             last_id = last.id;
         }

@@ -69,7 +69,7 @@ pub async fn sync_account(
     let event = match &result {
         Ok(report) => Event {
             level: Level::Info,
-            category: "sync".into(),
+            category: "sync",
             message: format!(
                 "account {}: {} streams ({} new, {} updated, {} removed)",
                 account.name,
@@ -91,7 +91,7 @@ pub async fn sync_account(
         },
         Err(e) => Event {
             level: Level::Error,
-            category: "sync".into(),
+            category: "sync",
             message: format!("account {}: sync failed: {e}", account.name),
             details: json!({ "account": account.name }),
         },
@@ -142,9 +142,12 @@ async fn fetch_and_store(
         .await
         .map_err(SyncError::Provider)?;
 
+    // Panels repeat entries; the first of each stream id wins.
+    let mut seen = std::collections::HashSet::new();
     let streams: Vec<CatalogStream> = listing
         .streams
         .into_iter()
+        .filter(|s| seen.insert(s.stream_id))
         .map(|s| {
             let quality = quality::parse(&s.name);
             CatalogStream {
