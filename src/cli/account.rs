@@ -72,7 +72,11 @@ fn add(context: &Context, args: &AddArgs) -> Outcome {
     if args.username.trim().is_empty() {
         return Err(Failure::usage("--username must not be empty"));
     }
-    if args.user_agent.as_deref().is_some_and(|ua| ua.trim().is_empty()) {
+    if args
+        .user_agent
+        .as_deref()
+        .is_some_and(|ua| ua.trim().is_empty())
+    {
         return Err(Failure::usage(
             "--user-agent must not be empty (providers reject an empty user agent)",
         ));
@@ -98,8 +102,11 @@ fn add(context: &Context, args: &AddArgs) -> Outcome {
 /// The panel URL: http(s), no credentials, no query; stored without a trailing slash.
 fn validate_url(text: &str) -> Result<String, Failure> {
     let trimmed = text.trim().trim_end_matches('/');
-    let url = Url::parse(trimmed)
-        .map_err(|e| Failure::usage(format!("invalid --url: {e} (expected e.g. http://provider.example:8080)")))?;
+    let url = Url::parse(trimmed).map_err(|e| {
+        Failure::usage(format!(
+            "invalid --url: {e} (expected e.g. http://provider.example:8080)"
+        ))
+    })?;
     if url.path_and_query().contains('?') {
         return Err(Failure::usage(
             "invalid --url: give only the panel's address, without a query such as ?username=…",
@@ -144,7 +151,9 @@ fn list(context: &Context, json: bool) -> Outcome {
         return output::json(&rows);
     }
     if rows.is_empty() {
-        println!("no accounts yet: add one with `streamforge account add NAME --url URL --username USER`");
+        println!(
+            "no accounts yet: add one with `streamforge account add NAME --url URL --username USER`"
+        );
         return Ok(());
     }
     let table: Vec<Vec<String>> = rows
@@ -162,7 +171,15 @@ fn list(context: &Context, json: bool) -> Outcome {
         })
         .collect();
     output::table(
-        &["NAME", "URL", "USERNAME", "MAX", "ENABLED", "STREAMS", "LAST SYNC"],
+        &[
+            "NAME",
+            "URL",
+            "USERNAME",
+            "MAX",
+            "ENABLED",
+            "STREAMS",
+            "LAST SYNC",
+        ],
         &table,
     );
     Ok(())

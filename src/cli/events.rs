@@ -26,7 +26,10 @@ pub struct EventsArgs {
 
 pub fn run(context: &Context, args: &EventsArgs) -> Outcome {
     let level = match &args.level {
-        Some(text) => Some(text.parse::<Level>().map_err(|e| Failure::usage(e.to_string()))?),
+        Some(text) => Some(
+            text.parse::<Level>()
+                .map_err(|e| Failure::usage(e.to_string()))?,
+        ),
         None => None,
     };
     if args.json && args.follow {
@@ -40,7 +43,10 @@ pub fn run(context: &Context, args: &EventsArgs) -> Outcome {
     }
     let mut last_id = events.last().map_or(0, |e| e.id);
     print_events(&events);
-    while args.follow {
+    if !args.follow {
+        return Ok(());
+    }
+    loop {
         std::thread::sleep(Duration::from_millis(500));
         let fresh = store.events_after(last_id, level, 1000)?;
         if let Some(last) = fresh.last() {
@@ -48,7 +54,6 @@ pub fn run(context: &Context, args: &EventsArgs) -> Outcome {
         }
         print_events(&fresh);
     }
-    Ok(())
 }
 
 fn print_events(events: &[StoredEvent]) {

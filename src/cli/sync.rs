@@ -18,7 +18,11 @@ pub struct SyncArgs {
 pub fn run(context: &Context, args: &SyncArgs) -> Outcome {
     let store = context.open_store()?;
     let accounts = if args.accounts.is_empty() {
-        let enabled: Vec<_> = store.accounts()?.into_iter().filter(|a| a.is_active).collect();
+        let enabled: Vec<_> = store
+            .accounts()?
+            .into_iter()
+            .filter(|a| a.is_active)
+            .collect();
         if enabled.is_empty() {
             return Err(Failure::new(
                 "no enabled accounts to sync: add one with `streamforge account add`",
@@ -47,10 +51,9 @@ pub fn run(context: &Context, args: &SyncArgs) -> Outcome {
                 progress.show(&match step {
                     SyncStep::LoggingIn => format!("{name}: logging in…"),
                     SyncStep::Categories => format!("{name}: fetching categories…"),
-                    SyncStep::Downloading { bytes } => format!(
-                        "{name}: downloading streams… {:.1} MB",
-                        bytes as f64 / 1e6
-                    ),
+                    SyncStep::Downloading { bytes } => {
+                        format!("{name}: downloading streams… {:.1} MB", bytes as f64 / 1e6)
+                    }
                     SyncStep::Saving { streams } => format!("{name}: saving {streams} streams…"),
                 })
             })

@@ -290,7 +290,7 @@ impl Config {
             );
         }
         if !self.advertise_url.is_empty()
-            && !(self.advertise_url.starts_with("http://") && self.advertise_url.len() > 7)
+            && (!self.advertise_url.starts_with("http://") || self.advertise_url.len() <= 7)
         {
             return fail(
                 "advertise_url",
@@ -454,8 +454,10 @@ mod tests {
 
     #[test]
     fn data_dir_precedence() {
-        let mut config = Config::default();
-        config.data_dir = Some(PathBuf::from("/from/config"));
+        let config = Config {
+            data_dir: Some(PathBuf::from("/from/config")),
+            ..Config::default()
+        };
         let flag = resolve_data_dir(Some(Path::new("/from/flag")), &config).unwrap();
         assert_eq!(flag, PathBuf::from("/from/flag"));
         let from_config = resolve_data_dir(None, &config).unwrap();

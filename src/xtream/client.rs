@@ -164,7 +164,11 @@ impl XtreamClient {
         Url::parse(text).map_err(|e| self.error(XtreamErrorKind::InvalidUrl(e.to_string())))
     }
 
-    async fn fetch(&self, url: &Url, on_bytes: &mut dyn FnMut(u64)) -> Result<Vec<u8>, XtreamError> {
+    async fn fetch(
+        &self,
+        url: &Url,
+        on_bytes: &mut dyn FnMut(u64),
+    ) -> Result<Vec<u8>, XtreamError> {
         let options = RequestOptions {
             user_agent: self.user_agent.clone(),
             head_timeout: self.timeout,
