@@ -12,8 +12,10 @@
 pub mod cli;
 pub mod config;
 pub mod fake_provider;
+pub mod matching;
 pub mod net;
 pub mod store;
 pub mod time;
 pub mod upstream;
+pub mod xmltv;
 pub mod xtream;
