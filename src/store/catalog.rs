@@ -271,8 +271,8 @@ mod tests {
             .execute_batch(
                 "INSERT OR IGNORE INTO xmltv_sources (id, name, location_encrypted, kind) \
                  VALUES (1, 'guide', x'00', 'file'); \
-                 INSERT OR IGNORE INTO xmltv_channels (id, source_id, channel_id) \
-                 VALUES (1, 1, 'bbc1.uk');",
+                 INSERT OR IGNORE INTO xmltv_channels (id, source_id, channel_id, number, \
+                 number_origin) VALUES (1, 1, 'bbc1.uk', '1', 'guide');",
             )
             .expect("guide rows");
         store

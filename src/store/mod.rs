@@ -8,6 +8,8 @@
 mod accounts;
 mod catalog;
 mod events;
+mod guide;
+mod mappings;
 mod schema;
 mod secret;
 mod settings;
@@ -15,6 +17,11 @@ mod settings;
 pub use accounts::{Account, NewAccount};
 pub use catalog::{CatalogChange, CatalogStream, StoredStream, StreamFilter};
 pub use events::{Event, Level, ParseLevelError, StoredEvent};
+pub use guide::{
+    GuideChange, GuideChannel, GuideChannelInput, NewSource, Source, SourceKind, is_channel_number,
+    number_order,
+};
+pub use mappings::{Mapping, MappingChange, PlannedMapping};
 pub use secret::{KEY_FILE, KeyProblem, Password};
 
 use rusqlite::{Connection, TransactionBehavior};
@@ -180,6 +187,10 @@ pub enum StoreError {
     Corrupt {
         what: String,
     },
+    /// A guide source, channel, stream or mapping named by the user does not exist; says which.
+    NotFound(String),
+    /// The change would break a rule (a name or number already taken, an ambiguous reference).
+    Conflict(String),
 }
 
 impl fmt::Display for StoreError {
@@ -245,6 +256,7 @@ impl fmt::Display for StoreError {
                 "the catalog lists stream_id {id} more than once; nothing was changed"
             ),
             StoreError::Corrupt { what } => write!(f, "corrupt data in the database: {what}"),
+            StoreError::NotFound(what) | StoreError::Conflict(what) => f.write_str(what),
         }
     }
 }

@@ -59,11 +59,13 @@ CREATE TABLE xmltv_channels (
     channel_id TEXT NOT NULL,
     display_names TEXT NOT NULL DEFAULT '[]',  -- JSON array
     icon TEXT NULL,
-    number TEXT NULL,
+    number TEXT NOT NULL,                      -- the lineup's GuideNumber, unique across sources
+    number_origin TEXT NOT NULL CHECK (number_origin IN ('guide', 'assigned', 'user')),
     enabled INTEGER NOT NULL DEFAULT 1 CHECK (enabled IN (0, 1)),
     UNIQUE (source_id, channel_id)
 ) STRICT;
-CREATE INDEX xmltv_channels_number ON xmltv_channels(number);
+CREATE UNIQUE INDEX xmltv_channels_number ON xmltv_channels(number);
+CREATE INDEX xmltv_channels_channel_id ON xmltv_channels(channel_id);
 
 CREATE TABLE channel_mappings (
     id INTEGER PRIMARY KEY,
