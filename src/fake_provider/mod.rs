@@ -1,1 +1,336 @@
-//! placeholder
+//! A fake Xtream Codes panel on loopback, for integration tests, `streamforge demo` and the
+//! benchmark harness's paced upstreams.
+//!
+//! It speaks the real API the way real panels do, nastiness included: numbers as strings, nulls,
+//! a User-Agent filter, a 302 to a single-use token URL before every stream, close-delimited (or
+//! chunked) MPEG-TS bodies paced at a fixed bitrate, the oldest connection cut when an account
+//! goes over `max_connections`, and faults on demand. It runs on plain std threads and blocking
+//! sockets, on purpose independent of the tokio-uring code it tests.
+
+mod catalog;
+mod faults;
+mod http;
+mod routes;
+mod server;
+mod slots;
+mod stream;
+mod tls;
+mod tokens;
+
+#[cfg(test)]
+mod tests;
+
+use std::collections::HashMap;
+use std::io;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+pub use catalog::{
+    DEMO_BACKUP_STREAM, DEMO_PRIMARY_STREAM, FakeCategory, FakeStream, Framing, demo_catalog,
+    generated_catalog,
+};
+pub use faults::Fault;
+pub use stream::CLIP_BITRATE_BPS;
+
+use faults::FaultTable;
+use server::{Listener, Server};
+use slots::Slots;
+use tokens::Tokens;
+
+/// A subscription the panel knows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FakeAccount {
+    pub username: String,
+    pub password: String,
+    /// Concurrent stream connections allowed; 0 means unlimited.
+    pub max_connections: u32,
+    /// `Active`, `Expired`, `Banned`, `Disabled`: streams need `Active`.
+    pub status: String,
+    /// Unix seconds, sent as a string; `None` is sent as `null` (no expiry).
+    pub exp_date: Option<u64>,
+}
+
+impl FakeAccount {
+    /// An `Active` account without expiry.
+    pub fn new(username: &str, password: &str, max_connections: u32) -> FakeAccount {
+        FakeAccount {
+            username: username.to_owned(),
+            password: password.to_owned(),
+            max_connections,
+            status: "Active".to_owned(),
+            exp_date: None,
+        }
+    }
+}
+
+/// Where `/live/…` sends the client.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum RedirectStyle {
+    /// `302` with `Location: http(s)://IP:PORT/sauth/<token>`.
+    #[default]
+    Absolute,
+    /// `302` with `Location: /sauth/<token>`.
+    Relative,
+    /// No redirect: `/live/…` serves the body itself.
+    None,
+}
+
+/// What the panel serves.
+#[derive(Debug, Clone)]
+pub struct ProviderOptions {
+    /// The address both listeners bind (ports are picked by the OS).
+    pub bind: IpAddr,
+    pub accounts: Vec<FakeAccount>,
+    pub categories: Vec<FakeCategory>,
+    pub streams: Vec<FakeStream>,
+    /// Pacing of stream bodies in bits per second; 0 sends as fast as the client reads.
+    pub bitrate_bps: u64,
+    pub redirect: RedirectStyle,
+    /// What `xmltv.php` serves; `None` gives 404.
+    pub xmltv: Option<Vec<u8>>,
+}
+
+impl Default for ProviderOptions {
+    /// Loopback, one account `demo`/`demo` with 2 connections, the demo catalog, real-time pacing.
+    fn default() -> ProviderOptions {
+        let (categories, streams) = demo_catalog();
+        ProviderOptions {
+            bind: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            accounts: vec![FakeAccount::new("demo", "demo", 2)],
+            categories,
+            streams,
+            bitrate_bps: CLIP_BITRATE_BPS,
+            redirect: RedirectStyle::Absolute,
+            xmltv: None,
+        }
+    }
+}
+
+/// A file served at a fixed path.
+#[derive(Clone)]
+struct StaticFile {
+    body: Arc<Vec<u8>>,
+    content_type: String,
+}
+
+#[derive(Default)]
+struct Stats {
+    stream_requests: HashMap<u64, u32>,
+    last_user_agent: Option<String>,
+}
+
+/// What the connection threads share: the configuration and the live state.
+struct Shared {
+    accounts: HashMap<String, FakeAccount>,
+    categories: Vec<FakeCategory>,
+    streams: Vec<FakeStream>,
+    stream_index: HashMap<u64, usize>,
+    bitrate_bps: u64,
+    redirect: RedirectStyle,
+    xmltv: Option<Vec<u8>>,
+    http_port: u16,
+    https_port: u16,
+    files: Mutex<HashMap<String, StaticFile>>,
+    faults: Mutex<FaultTable>,
+    tokens: Mutex<Tokens>,
+    slots: Slots,
+    stats: Mutex<Stats>,
+}
+
+impl Shared {
+    fn authenticate(&self, username: Option<&str>, password: Option<&str>) -> Option<&FakeAccount> {
+        let account = self.accounts.get(username?)?;
+        (account.password == password?).then_some(account)
+    }
+
+    fn stream(&self, stream_id: u64) -> Option<&FakeStream> {
+        self.stream_index.get(&stream_id).map(|&i| &self.streams[i])
+    }
+
+    fn file(&self, path: &str) -> Option<StaticFile> {
+        lock(&self.files).get(path).cloned()
+    }
+
+    fn record_user_agent(&self, user_agent: Option<String>) {
+        lock(&self.stats).last_user_agent = user_agent;
+    }
+
+    fn count_stream_request(&self, stream_id: u64) {
+        *lock(&self.stats)
+            .stream_requests
+            .entry(stream_id)
+            .or_default() += 1;
+    }
+}
+
+/// Locks a mutex, shrugging off poisoning: a panicked connection thread must not take the rest down.
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// A running fake panel: HTTP and HTTPS listeners on the same handlers. Dropping it stops it.
+pub struct FakeProvider {
+    shared: Arc<Shared>,
+    server: Server,
+    http_addr: SocketAddr,
+    https_addr: SocketAddr,
+    ca_pem: String,
+}
+
+impl FakeProvider {
+    /// Binds both listeners on `opts.bind` (OS-picked ports) and starts serving.
+    pub fn start(opts: ProviderOptions) -> io::Result<FakeProvider> {
+        let tls = tls::generate()?;
+        let http = TcpListener::bind((opts.bind, 0))?;
+        let https = TcpListener::bind((opts.bind, 0))?;
+        let (http_addr, https_addr) = (http.local_addr()?, https.local_addr()?);
+        let stream_index = opts
+            .streams
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (s.stream_id, i))
+            .collect();
+        let shared = Arc::new(Shared {
+            accounts: opts
+                .accounts
+                .into_iter()
+                .map(|a| (a.username.clone(), a))
+                .collect(),
+            categories: opts.categories,
+            streams: opts.streams,
+            stream_index,
+            bitrate_bps: opts.bitrate_bps,
+            redirect: opts.redirect,
+            xmltv: opts.xmltv,
+            http_port: http_addr.port(),
+            https_port: https_addr.port(),
+            files: Mutex::default(),
+            faults: Mutex::default(),
+            tokens: Mutex::default(),
+            slots: Slots::default(),
+            stats: Mutex::default(),
+        });
+        let listeners = vec![
+            Listener {
+                socket: http,
+                tls: None,
+            },
+            Listener {
+                socket: https,
+                tls: Some(tls.config),
+            },
+        ];
+        let server = Server::start(listeners, shared.clone())?;
+        Ok(FakeProvider {
+            shared,
+            server,
+            http_addr,
+            https_addr,
+            ca_pem: tls.ca_pem,
+        })
+    }
+
+    /// `http://IP:PORT`, no trailing slash.
+    pub fn http_url(&self) -> String {
+        format!("http://{}", self.http_addr)
+    }
+
+    /// `https://IP:PORT`, no trailing slash; the certificate is valid for 127.0.0.1, ::1 and localhost.
+    pub fn https_url(&self) -> String {
+        format!("https://{}", self.https_addr)
+    }
+
+    pub fn http_addr(&self) -> SocketAddr {
+        self.http_addr
+    }
+
+    pub fn https_addr(&self) -> SocketAddr {
+        self.https_addr
+    }
+
+    /// The PEM of the throwaway CA that signed the HTTPS certificate.
+    pub fn ca_pem(&self) -> &str {
+        &self.ca_pem
+    }
+
+    /// The TS clip every stream body loops, from its first byte on each loop.
+    pub fn clip() -> &'static [u8] {
+        stream::CLIP
+    }
+
+    /// Arms `fault` for the next `times` requests of a stream (`None`: until cleared). Refuse and
+    /// SlowHeaders strike the `/live/…` request; the others the token response after the redirect.
+    pub fn set_stream_fault(&self, stream_id: u64, fault: Fault, times: Option<u32>) {
+        lock(&self.shared.faults).set_stream(stream_id, fault, times);
+    }
+
+    /// Arms `fault` for the next `times` requests of `player_api.php` and `xmltv.php`.
+    pub fn set_api_fault(&self, fault: Fault, times: Option<u32>) {
+        lock(&self.shared.faults).set_api(fault, times);
+    }
+
+    /// Disarms every stream and API fault.
+    pub fn clear_faults(&self) {
+        lock(&self.shared.faults).clear();
+    }
+
+    /// Serves `body` at `path` (e.g. `/epg/guide.xml`), replacing what was there.
+    pub fn add_file(&self, path: &str, body: Vec<u8>, content_type: &str) {
+        let path = match path.starts_with('/') {
+            true => path.to_owned(),
+            false => format!("/{path}"),
+        };
+        let file = StaticFile {
+            body: Arc::new(body),
+            content_type: content_type.to_owned(),
+        };
+        lock(&self.shared.files).insert(path, file);
+    }
+
+    /// Most stream connections `username` ever had open at once.
+    pub fn peak_connections(&self, username: &str) -> u32 {
+        self.shared.slots.peak(username)
+    }
+
+    /// Stream connections `username` has open now (from the token response until the socket closes).
+    pub fn active_connections(&self, username: &str) -> u32 {
+        self.shared.slots.active(username)
+    }
+
+    /// Waits until `username` has exactly `want` open stream connections; `false` on timeout.
+    pub fn wait_active_connections(&self, username: &str, want: u32, timeout: Duration) -> bool {
+        self.shared.slots.wait_active(username, want, timeout)
+    }
+
+    /// Open stream connections of `username` cut because a newer one went over `max_connections`.
+    pub fn evictions(&self, username: &str) -> u32 {
+        self.shared.slots.evictions(username)
+    }
+
+    /// How many times `/live/…` (or `/U/P/<id>`) was requested for this stream, faulted or not.
+    pub fn stream_requests(&self, stream_id: u64) -> u32 {
+        lock(&self.shared.stats)
+            .stream_requests
+            .get(&stream_id)
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// The User-Agent of the latest request (`None` if it sent none).
+    pub fn last_user_agent(&self) -> Option<String> {
+        lock(&self.shared.stats).last_user_agent.clone()
+    }
+
+    /// Stops serving: closes the listeners and every connection and joins every thread.
+    /// Idempotent; dropping the provider does the same.
+    pub fn stop(&self) {
+        self.server.stop();
+    }
+}
+
+impl Drop for FakeProvider {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}

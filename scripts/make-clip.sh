@@ -1,0 +1,18 @@
+#!/bin/sh
+# Regenerates assets/clip.ts: the MPEG-TS clip the fake provider loops as every stream body.
+# 10 s of 640x360 testsrc2 with a burnt-in timestamp, H.264 (GOP 25 = one keyframe a second at
+# 25 fps) + AAC sine tone, PAT/PMT repeated, so any loop point a player joins at is playable soon.
+# Needs Debian's ffmpeg (libx264, drawtext) and fonts-dejavu-core.
+set -eu
+cd "$(dirname "$0")/.."
+font=/usr/share/fonts/truetype/dejavu/DejaVuSansMono.ttf
+ffmpeg -hide_banner -loglevel error -y \
+  -f lavfi -i "testsrc2=size=640x360:rate=25,drawtext=fontfile=$font:text='StreamForge %{pts\\:hms}':x=20:y=20:fontsize=28:fontcolor=white:box=1:boxcolor=black@0.6" \
+  -f lavfi -i "sine=frequency=440:sample_rate=48000" \
+  -t 10 -map 0:v -map 1:a \
+  -c:v libx264 -preset veryfast -threads 1 -b:v 250k -maxrate 250k -bufsize 500k \
+  -g 25 -keyint_min 25 -sc_threshold 0 -pix_fmt yuv420p \
+  -c:a aac -b:a 64k -ac 2 \
+  -fflags +bitexact -flags:v +bitexact -flags:a +bitexact \
+  -f mpegts -mpegts_flags +resend_headers \
+  assets/clip.ts
