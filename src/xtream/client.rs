@@ -47,7 +47,8 @@ impl std::fmt::Display for XtreamError {
         let origin = &self.origin;
         match &self.kind {
             XtreamErrorKind::InvalidUrl(reason) => write!(f, "invalid server URL: {reason}"),
-            XtreamErrorKind::Unreachable(e) => write!(f, "{origin}: {e}"),
+            // Upstream errors already name the origin.
+            XtreamErrorKind::Unreachable(e) => write!(f, "{e}"),
             XtreamErrorKind::Status(status) => {
                 let hint = match status {
                     401 | 403 => "check the username, password and user agent",
