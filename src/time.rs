@@ -1,4 +1,5 @@
-//! RFC 3339 timestamps (UTC, whole seconds), as stored in the database and printed in events.
+//! UTC calendar time: RFC 3339 timestamps (as stored in the database and printed in events) and
+//! the civil date of a Unix time.
 //!
 //! The date arithmetic is done here rather than with a date crate: one conversion is all we need.
 
@@ -6,15 +7,38 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 /// Formats `t` as RFC 3339 in UTC with whole seconds, e.g. `2026-11-21T21:06:16Z`.
 pub fn rfc3339(t: SystemTime) -> String {
-    let secs = unix_seconds(t);
-    let (year, month, day) = civil_from_days(secs.div_euclid(86_400));
-    let of_day = secs.rem_euclid(86_400);
+    let c = Civil::from_unix(unix_seconds(t));
     format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        of_day / 3600,
-        of_day % 3600 / 60,
-        of_day % 60
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
+        c.year, c.month, c.day, c.hour, c.minute, c.second
     )
+}
+
+/// A UTC calendar date and time of day.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Civil {
+    pub year: i64,
+    pub month: i64,
+    pub day: i64,
+    pub hour: i64,
+    pub minute: i64,
+    pub second: i64,
+}
+
+impl Civil {
+    /// The UTC calendar time of `secs` seconds since the Unix epoch.
+    pub fn from_unix(secs: i64) -> Civil {
+        let (year, month, day) = civil_from_days(secs.div_euclid(86_400));
+        let of_day = secs.rem_euclid(86_400);
+        Civil {
+            year,
+            month,
+            day,
+            hour: of_day / 3600,
+            minute: of_day % 3600 / 60,
+            second: of_day % 60,
+        }
+    }
 }
 
 /// Whole seconds since the Unix epoch, rounded towards the past (also before 1970), saturating.
