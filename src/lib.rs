@@ -16,6 +16,7 @@ pub mod hdhr;
 pub mod http;
 pub mod matching;
 pub mod net;
+pub mod relay;
 pub mod store;
 pub mod time;
 pub mod upstream;
