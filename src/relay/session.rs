@@ -66,6 +66,8 @@ pub enum Input {
     Failed(AttemptId, FailReason),
     /// A deadline may have passed.
     Tick,
+    /// An upstream connection was released somewhere: a stream waiting for one may start now.
+    CapacityFreed,
     ViewerJoined,
     /// A viewer left; `remaining` are still watching.
     ViewerLeft {
@@ -305,6 +307,11 @@ impl Session {
             Input::Media(id) => self.on_media(id, now, &mut actions),
             Input::Failed(id, reason) => self.on_failed(id, reason, now, capacity, &mut actions),
             Input::Tick => self.on_tick(now, capacity, &mut actions),
+            Input::CapacityFreed => {
+                if matches!(self.phase, Phase::Tuning { .. } | Phase::Failing { .. }) {
+                    self.seek_replacement(now, capacity, &mut actions);
+                }
+            }
             Input::ViewerJoined => {
                 self.viewers += 1;
                 self.linger_until = None;

@@ -485,6 +485,37 @@ fn failover_waits_for_a_connection_the_failing_stream_frees() {
 }
 
 #[test]
+fn a_freed_connection_starts_the_waiting_replacement_at_once() {
+    let streams = vec![
+        Candidate {
+            stream: "a:1".into(),
+            account_id: 1,
+        },
+        Candidate {
+            stream: "a:2".into(),
+            account_id: 1,
+        },
+    ];
+    let mut rig = Rig::with(streams, Full::default());
+    let primary = Rig::connected(&rig.log, 0);
+    rig.deliver(primary);
+    // The dying stream's connection is still held while its socket closes.
+    rig.capacity.0.borrow_mut().insert(1);
+    let actions = rig.feed(Input::Failed(primary, FailReason::StreamError));
+    assert_eq!(actions, vec![Action::Close(primary)]);
+    rig.capacity.0.borrow_mut().clear();
+    let actions = rig.feed(Input::CapacityFreed);
+    assert!(
+        matches!(actions[..], [Action::Connect { candidate: 1, .. }]),
+        "{actions:?}"
+    );
+    // Nothing to do when live.
+    let backup = Rig::connected(&actions, 1);
+    rig.deliver(backup);
+    assert!(rig.feed(Input::CapacityFreed).is_empty());
+}
+
+#[test]
 fn back_off_grows_and_a_dead_stream_is_not_hammered() {
     let streams = vec![Candidate {
         stream: "a:1".into(),

@@ -1,0 +1,150 @@
+//! One upstream attempt: connect through the upstream client (from the panel's `/live/…` URL
+//! every time: redirect tokens are single-use), check that the body is MPEG-TS, align it to
+//! whole packets from its first PAT, and report everything to the channel as messages. The
+//! attempt holds its [`Tuner`] until its connection is really gone.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::time::Duration;
+
+use tokio::sync::mpsc::UnboundedSender;
+
+use crate::upstream::{self, Closer, ErrorKind, RequestOptions, Url};
+
+use super::session::{AttemptId, FailReason};
+use super::ts::{Aligned, Aligner};
+use super::tuners::Tuner;
+
+/// A stream a channel may be fed from.
+#[derive(Debug, Clone)]
+pub struct StreamSource {
+    /// `ACCOUNT:STREAM_ID`.
+    pub stream: String,
+    pub account_id: i64,
+    /// The panel's `/live/…` URL (carries credentials: never print it).
+    pub url: Url,
+    pub user_agent: String,
+}
+
+/// What an attempt reports to its channel.
+pub enum SourceMsg {
+    Headers(AttemptId),
+    Data(AttemptId, Aligned),
+    Failed(AttemptId, FailReason),
+    /// The attempt's connection is closed and its tuner freed.
+    Ended(AttemptId),
+}
+
+/// The channel's handle on a running attempt.
+pub struct AttemptHandle {
+    closer: Rc<RefCell<Option<Closer>>>,
+    cancelled: Rc<std::cell::Cell<bool>>,
+}
+
+impl AttemptHandle {
+    /// Stops the attempt: its socket is shut down so a pending read returns, and nothing more is
+    /// reported but `Ended`.
+    pub fn close(&self) {
+        self.cancelled.set(true);
+        if let Some(closer) = self.closer.borrow().as_ref() {
+            closer.close();
+        }
+    }
+}
+
+/// Starts an attempt on the current runtime.
+pub fn spawn(
+    id: AttemptId,
+    source: &StreamSource,
+    http: &upstream::Client,
+    head_timeout: Duration,
+    tuner: Tuner,
+    report: UnboundedSender<SourceMsg>,
+) -> AttemptHandle {
+    let closer = Rc::new(RefCell::new(None));
+    let cancelled = Rc::new(std::cell::Cell::new(false));
+    let handle = AttemptHandle {
+        closer: closer.clone(),
+        cancelled: cancelled.clone(),
+    };
+    let url = source.url.clone();
+    let options = RequestOptions {
+        user_agent: source.user_agent.clone(),
+        head_timeout,
+        // The session machine owns stall detection and closes the attempt.
+        idle_timeout: None,
+        max_redirects: 5,
+    };
+    let http = http.clone();
+    tokio_uring::spawn(async move {
+        let failure = run(id, &http, &url, &options, &closer, &cancelled, &report).await;
+        if let Some(reason) = failure
+            && !cancelled.get()
+        {
+            let _ = report.send(SourceMsg::Failed(id, reason));
+        }
+        drop(tuner);
+        let _ = report.send(SourceMsg::Ended(id));
+    });
+    handle
+}
+
+/// Reads the attempt to its end; returns why it failed (`None` if it was cancelled).
+async fn run(
+    id: AttemptId,
+    http: &upstream::Client,
+    url: &Url,
+    options: &RequestOptions,
+    closer: &RefCell<Option<Closer>>,
+    cancelled: &std::cell::Cell<bool>,
+    report: &UnboundedSender<SourceMsg>,
+) -> Option<FailReason> {
+    let mut response = match http.get(url, options).await {
+        Ok(response) => response,
+        Err(e) => return Some(reason_of(&e)),
+    };
+    if cancelled.get() {
+        response.close();
+        return None;
+    }
+    if !(200..300).contains(&response.status) {
+        let status = response.status;
+        response.close();
+        return Some(FailReason::HttpError(status));
+    }
+    *closer.borrow_mut() = Some(response.closer());
+    let _ = report.send(SourceMsg::Headers(id));
+    let mut aligner = Aligner::new();
+    loop {
+        match response.next_chunk().await {
+            _ if cancelled.get() => {
+                response.close();
+                return None;
+            }
+            Ok(Some(chunk)) => {
+                let pushed = aligner.push(chunk, &mut |aligned| {
+                    let _ = report.send(SourceMsg::Data(id, aligned));
+                });
+                if pushed.is_err() {
+                    response.close();
+                    return Some(FailReason::NotTs);
+                }
+            }
+            Ok(None) => return Some(FailReason::StreamError),
+            Err(e) => {
+                response.close();
+                return Some(reason_of(&e));
+            }
+        }
+    }
+}
+
+fn reason_of(error: &upstream::UpstreamError) -> FailReason {
+    match error.kind() {
+        ErrorKind::ConnectionTimeout => FailReason::ConnectionTimeout,
+        ErrorKind::Tls => FailReason::TlsError,
+        ErrorKind::Stall => FailReason::Stall,
+        ErrorKind::Config | ErrorKind::ConnectionError => FailReason::ConnectionError,
+        ErrorKind::Protocol | ErrorKind::TooLarge => FailReason::StreamError,
+    }
+}
