@@ -12,6 +12,7 @@
 pub mod cli;
 pub mod config;
 pub mod fake_provider;
+pub mod guide;
 pub mod matching;
 pub mod net;
 pub mod store;
