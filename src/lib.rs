@@ -13,6 +13,8 @@ pub mod cli;
 pub mod config;
 pub mod fake_provider;
 pub mod guide;
+pub mod hdhr;
+pub mod http;
 pub mod matching;
 pub mod net;
 pub mod store;
