@@ -2,11 +2,16 @@
 //!
 //! Layers, from the edge down (dependencies point downwards only):
 //! - `cli`: the `streamforge` command line; opens the store and drives the rest.
-//! - `xtream`: the Xtream Codes API (auth, categories, live streams) and stream-name quality parsing.
+//! - `hdhr`, `http`: the tuner's face on the LAN (HDHomeRun documents and discovery; our HTTP/1.1
+//!   server).
+//! - `guide`: guide sources, auto-mapping, the lineup and the rendered EPG.
+//! - `xtream`: the Xtream Codes API (auth, categories, live streams), quality parsing, catalog sync.
+//! - `xmltv`, `matching`: pure logic for XMLTV (streaming parse and render) and for pairing guide
+//!   channels with provider streams.
 //! - `upstream`: our HTTP/1.1 client (TCP or TLS, redirects, body framing) yielding shared buffers.
 //! - `net`: the thin seam over tokio-uring (runtime start, connect with deadline, socket close).
-//! - `store`: SQLite persistence (schema, migrations, encrypted passwords, events).
-//! - `config`: the TOML config and data-dir resolution.
+//! - `store`: SQLite persistence (schema, migrations, encrypted secrets, events).
+//! - `config`, `time`: the TOML config and data-dir resolution; UTC calendar time.
 //! - `fake_provider`: a loopback Xtream panel for tests and `streamforge demo`.
 
 pub mod cli;

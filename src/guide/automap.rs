@@ -55,7 +55,11 @@ pub fn auto_map(
         })
         .collect();
     let fixed = store.manual_pairs()?;
-    let plan = matching::plan(&guide, &candidates, &fixed, &PlanOptions { min_confidence });
+    let options = PlanOptions {
+        min_confidence,
+        ..PlanOptions::default()
+    };
+    let plan = matching::plan(&guide, &candidates, &fixed, &options);
 
     let channel_by_row: std::collections::HashMap<i64, _> =
         channels.iter().map(|c| (c.id, c)).collect();
@@ -85,14 +89,14 @@ pub fn auto_map(
             .flat_map(|a| {
                 a.candidates
                     .iter()
-                    .filter_map(|&(guide_key, confidence)| pairing(guide_key, a.stream_key, confidence))
+                    .filter_map(|c| pairing(c.guide_key, a.stream_key, c.confidence))
                     .collect::<Vec<_>>()
             })
             .collect(),
         low_confidence: plan
             .low_confidence
             .iter()
-            .filter_map(|l| pairing(l.guide_key, l.stream_key, l.confidence))
+            .filter_map(|l| pairing(l.best.guide_key, l.stream_key, l.best.confidence))
             .collect(),
         channels_unmapped: plan.unmatched_guide.len(),
         ..AutoMapReport::default()
