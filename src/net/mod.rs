@@ -8,8 +8,12 @@
 use std::future::Future;
 use std::io;
 use std::net::{Shutdown, SocketAddr, ToSocketAddrs};
+use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
 
+use nix::sys::socket::{self as sock, SockaddrLike, SockaddrStorage, sockopt};
+
+pub use tokio_uring::fs::File;
 pub use tokio_uring::net::{TcpListener, TcpStream};
 
 /// Why the io_uring runtime could not start, with what to do about it.
@@ -120,4 +124,54 @@ fn connect_blocking(
 /// flight (RUNTIME-NOTES pitfall 2). Errors (already closed, not connected) are irrelevant here.
 pub fn close(stream: &TcpStream) {
     let _ = stream.shutdown(Shutdown::Both);
+}
+
+/// Pending connections the kernel queues for a listener before refusing more.
+const LISTEN_BACKLOG: i32 = 1024;
+
+/// Binds a TCP listener on `addr`.
+///
+/// SO_REUSEADDR lets a restart bind at once despite connections in TIME_WAIT; SO_REUSEPORT (which
+/// tokio-uring's own `bind` sets) is left off so that a second instance fails with EADDRINUSE
+/// instead of silently sharing the port. IPv6 listeners are v6-only so that `0.0.0.0:P` and
+/// `[::]:P` can both be configured.
+pub fn listen(addr: SocketAddr) -> io::Result<TcpListener> {
+    let family = match addr {
+        SocketAddr::V4(_) => sock::AddressFamily::Inet,
+        SocketAddr::V6(_) => sock::AddressFamily::Inet6,
+    };
+    let fd = sock::socket(
+        family,
+        sock::SockType::Stream,
+        sock::SockFlag::SOCK_CLOEXEC,
+        None,
+    )?;
+    sock::setsockopt(&fd, sockopt::ReuseAddr, &true)?;
+    if addr.is_ipv6() {
+        sock::setsockopt(&fd, sockopt::Ipv6V6Only, &true)?;
+    }
+    sock::bind(fd.as_raw_fd(), &SockaddrStorage::from(addr))?;
+    sock::listen(&fd, sock::Backlog::new(LISTEN_BACKLOG)?)?;
+    Ok(TcpListener::from_std(std::net::TcpListener::from(fd)))
+}
+
+/// Stops a listener: an accept in flight on it completes with an error and new connections are
+/// refused, so the listener can then be dropped with nothing in flight (RUNTIME-NOTES pitfall 2).
+pub fn close_listener(listener: &TcpListener) {
+    let _ = sock::shutdown(listener.as_raw_fd(), sock::Shutdown::Both);
+}
+
+/// Which of our addresses the peer of `stream` connected to.
+pub fn local_addr(stream: &TcpStream) -> io::Result<SocketAddr> {
+    let addr: SockaddrStorage = sock::getsockname(stream.as_raw_fd())?;
+    if let Some(v4) = addr.as_sockaddr_in() {
+        Ok(SocketAddr::V4((*v4).into()))
+    } else if let Some(v6) = addr.as_sockaddr_in6() {
+        Ok(SocketAddr::V6((*v6).into()))
+    } else {
+        Err(io::Error::other(format!(
+            "unexpected socket family {:?}",
+            addr.family()
+        )))
+    }
 }
