@@ -2,6 +2,7 @@
 //!
 //! Layers, from the edge down (dependencies point downwards only):
 //! - `cli`: the `streamforge` command line; opens the store and drives the rest.
+//! - `server`: `serve`, composing the HTTP server, discovery, the snapshot and refreshes.
 //! - `hdhr`, `http`: the tuner's face on the LAN (HDHomeRun documents and discovery; our HTTP/1.1
 //!   server).
 //! - `guide`: guide sources, auto-mapping, the lineup and the rendered EPG.
@@ -22,6 +23,7 @@ pub mod hdhr;
 pub mod http;
 pub mod matching;
 pub mod net;
+pub mod server;
 pub mod store;
 pub mod time;
 pub mod upstream;

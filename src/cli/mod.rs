@@ -10,6 +10,7 @@ mod map;
 mod output;
 mod progress;
 mod prompt;
+mod serve;
 mod streams;
 mod sync;
 
@@ -39,6 +40,8 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run the tuner: HDHomeRun emulation, discovery, M3U and EPG, and the stream relay.
+    Serve(serve::ServeArgs),
     /// Manage Xtream Codes subscriptions.
     #[command(subcommand)]
     Account(account::AccountCommand),
@@ -145,6 +148,7 @@ pub fn main() -> i32 {
 fn run(cli: &Cli) -> Outcome {
     let context = Context::load(cli)?;
     match &cli.command {
+        Command::Serve(args) => serve::run(&context, args),
         Command::Account(command) => account::run(&context, command),
         Command::Sync(args) => sync::run(&context, args),
         Command::Streams(args) => streams::run(&context, args),
