@@ -49,16 +49,12 @@ pub fn serve(config: Config, data_dir: PathBuf, options: ServeOptions) -> Result
     } else {
         options.listen.clone()
     };
-    let base_url = options
+    let advertise = options
         .advertise
         .clone()
-        .or_else(|| (!config.advertise_url.is_empty()).then(|| config.advertise_url.clone()))
-        .unwrap_or_else(|| address::detected_base_url(&listen));
-    let device = Device::new(&config.device.name, device_id, &base_url, 0);
-
+        .or_else(|| (!config.advertise_url.is_empty()).then(|| config.advertise_url.clone()));
     crate::guide::render_epg(&store, &data_dir, config.epg.channel_ids, &Default::default())
         .map_err(|e| format!("rendering the EPG at start: {e}"))?;
-    let snapshot = Snapshot::build(&store, &config, device.clone()).map_err(|e| e.to_string())?;
 
     let (trigger, shutdown) = ShutdownTrigger::new();
     http::fire_on_signals(trigger.clone()).map_err(|e| format!("installing signal handlers: {e}"))?;
@@ -68,7 +64,10 @@ pub fn serve(config: Config, data_dir: PathBuf, options: ServeOptions) -> Result
         config,
         data_dir,
         store,
-        snapshot,
+        Identity {
+            device_id,
+            advertise,
+        },
         listen,
         options.discovery,
         shutdown,
@@ -79,11 +78,17 @@ pub fn serve(config: Config, data_dir: PathBuf, options: ServeOptions) -> Result
     result
 }
 
+/// Who the tuner says it is; the base URL is only known once the listeners are bound.
+struct Identity {
+    device_id: DeviceId,
+    advertise: Option<String>,
+}
+
 async fn run(
     config: Config,
     data_dir: PathBuf,
     store: Store,
-    snapshot: Snapshot,
+    identity: Identity,
     listen: Vec<SocketAddr>,
     discovery: bool,
     shutdown: Shutdown,
@@ -93,6 +98,11 @@ async fn run(
         ..ServerConfig::default()
     })
     .map_err(|e| e.to_string())?;
+    let base_url = identity
+        .advertise
+        .unwrap_or_else(|| address::detected_base_url(&server.local_addrs()));
+    let device = Device::new(&config.device.name, identity.device_id, &base_url, 0);
+    let snapshot = Snapshot::build(&store, &config, device).map_err(|e| e.to_string())?;
     let (device_tx, device_rx) = watch::channel(snapshot.device.clone());
     let discovery_task = if discovery && config.discovery.enabled {
         let settings = DiscoverySettings {
