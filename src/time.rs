@@ -22,11 +22,19 @@ pub fn parse_rfc3339(text: &str) -> Option<SystemTime> {
     }
     let field = |range: std::ops::Range<usize>| -> Option<i64> {
         let digits = text.get(range)?;
-        digits.bytes().all(|c| c.is_ascii_digit()).then(|| digits.parse().ok())?
+        digits
+            .bytes()
+            .all(|c| c.is_ascii_digit())
+            .then(|| digits.parse().ok())?
     };
     let (year, month, day) = (field(0..4)?, field(5..7)?, field(8..10)?);
     let (hour, minute, second) = (field(11..13)?, field(14..16)?, field(17..19)?);
-    if !(1..=12).contains(&month) || !(1..=31).contains(&day) || hour > 23 || minute > 59 || second > 59 {
+    if !(1..=12).contains(&month)
+        || !(1..=31).contains(&day)
+        || hour > 23
+        || minute > 59
+        || second > 59
+    {
         return None;
     }
     let secs = days_from_civil(year, month, day) * 86_400 + hour * 3600 + minute * 60 + second;
@@ -151,11 +159,24 @@ mod tests {
 
     #[test]
     fn parse_reads_back_what_format_writes() {
-        for secs in [0u64, 951_782_400, 1_709_251_199, 4_107_542_400, 1_779_397_576] {
+        for secs in [
+            0u64,
+            951_782_400,
+            1_709_251_199,
+            4_107_542_400,
+            1_779_397_576,
+        ] {
             let t = UNIX_EPOCH + Duration::from_secs(secs);
             assert_eq!(parse_rfc3339(&rfc3339(t)), Some(t), "{secs}");
         }
-        for bad in ["", "2026-02-30T00:00:00Z", "2026-13-01T00:00:00Z", "2026-01-01 00:00:00Z", "2026-01-01T00:00:00+01:00", "2026-0a-01T00:00:00Z"] {
+        for bad in [
+            "",
+            "2026-02-30T00:00:00Z",
+            "2026-13-01T00:00:00Z",
+            "2026-01-01 00:00:00Z",
+            "2026-01-01T00:00:00+01:00",
+            "2026-0a-01T00:00:00Z",
+        ] {
             assert_eq!(parse_rfc3339(bad), None, "{bad}");
         }
     }

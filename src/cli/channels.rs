@@ -114,7 +114,11 @@ pub fn run(context: &Context, command: &ChannelCommand) -> Outcome {
         ChannelCommand::Number { channel, number } => {
             let found = store.guide_channel(channel)?;
             store.set_channel_number(found.id, number)?;
-            println!("channel {} ({}) is now number {number}", found.channel_id, found.name());
+            println!(
+                "channel {} ({}) is now number {number}",
+                found.channel_id,
+                found.name()
+            );
         }
     }
     context.rerender(&store);

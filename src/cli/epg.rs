@@ -194,7 +194,14 @@ fn list(context: &Context, json: bool) -> Outcome {
         })
         .collect();
     output::table(
-        &["NAME", "SOURCE", "SHIFT", "CHANNELS", "LAST REFRESH", "STATUS"],
+        &[
+            "NAME",
+            "SOURCE",
+            "SHIFT",
+            "CHANNELS",
+            "LAST REFRESH",
+            "STATUS",
+        ],
         &table,
     );
     Ok(())
@@ -202,7 +209,11 @@ fn list(context: &Context, json: bool) -> Outcome {
 
 fn humantime_signed(seconds: i64) -> String {
     let text = humantime::format_duration(std::time::Duration::from_secs(seconds.unsigned_abs()));
-    if seconds < 0 { format!("-{text}") } else { text.to_string() }
+    if seconds < 0 {
+        format!("-{text}")
+    } else {
+        text.to_string()
+    }
 }
 
 #[cfg(test)]

@@ -46,7 +46,9 @@ pub struct AutoArgs {
 }
 
 fn confidence(text: &str) -> Result<f32, String> {
-    let value: f32 = text.parse().map_err(|_| format!("{text:?} is not a number"))?;
+    let value: f32 = text
+        .parse()
+        .map_err(|_| format!("{text:?} is not a number"))?;
     if (0.0..=1.0).contains(&value) {
         Ok(value)
     } else {
@@ -59,19 +61,31 @@ fn stream_ref(text: &str) -> Result<(&str, i64), Failure> {
     text.rsplit_once(':')
         .and_then(|(account, id)| Some((account, id.parse().ok()?)))
         .filter(|(account, _)| !account.is_empty())
-        .ok_or_else(|| Failure::usage(format!("{text:?}: expected ACCOUNT:STREAM_ID, e.g. main:1234")))
+        .ok_or_else(|| {
+            Failure::usage(format!(
+                "{text:?}: expected ACCOUNT:STREAM_ID, e.g. main:1234"
+            ))
+        })
 }
 
 pub fn run(context: &Context, command: &MapCommand) -> Outcome {
     match command {
         MapCommand::Auto(args) => auto(context, args),
-        MapCommand::Add { channel, stream, priority } => {
+        MapCommand::Add {
+            channel,
+            stream,
+            priority,
+        } => {
             let (account, stream_id) = stream_ref(stream)?;
             let store = context.open_store()?;
             let found = store.guide_channel(channel)?;
             let row = store.stream_row(account, stream_id)?;
             store.add_manual_mapping(found.id, row, *priority)?;
-            println!("mapped {stream} to channel {} ({})", found.number, found.name());
+            println!(
+                "mapped {stream} to channel {} ({})",
+                found.number,
+                found.name()
+            );
             context.rerender(&store);
             Ok(())
         }
@@ -81,7 +95,11 @@ pub fn run(context: &Context, command: &MapCommand) -> Outcome {
             let found = store.guide_channel(channel)?;
             let row = store.stream_row(account, stream_id)?;
             store.remove_mapping(found.id, row)?;
-            println!("unmapped {stream} from channel {} ({})", found.number, found.name());
+            println!(
+                "unmapped {stream} from channel {} ({})",
+                found.number,
+                found.name()
+            );
             context.rerender(&store);
             Ok(())
         }

@@ -50,8 +50,9 @@ pub fn parse_source(text: &str) -> Result<SourceSpec, String> {
             default_name: url.host().to_string(),
         });
     }
-    let path = std::fs::canonicalize(text)
-        .map_err(|e| format!("{text}: not a URL, not xtream:ACCOUNT, and not a readable file ({e})"))?;
+    let path = std::fs::canonicalize(text).map_err(|e| {
+        format!("{text}: not a URL, not xtream:ACCOUNT, and not a readable file ({e})")
+    })?;
     if !path.is_file() {
         return Err(format!("{}: not a file", path.display()));
     }
@@ -163,7 +164,10 @@ pub async fn refresh(
             Event {
                 level: Level::Error,
                 category: "guide",
-                message: format!("guide {}: refresh failed, previous data kept: {e}", source.name),
+                message: format!(
+                    "guide {}: refresh failed, previous data kept: {e}",
+                    source.name
+                ),
                 details: json!({ "source": source.name }),
             },
         ),
@@ -194,10 +198,19 @@ async fn fetch_parse_store(
         SourceKind::Url => {
             let url = Url::parse(&source.location)
                 .map_err(|e| RefreshError::Fetch(format!("invalid guide URL: {e}")))?;
-            download(http, &url, settings.user_agent, settings.api_timeout, &partial.0).await?
+            download(
+                http,
+                &url,
+                settings.user_agent,
+                settings.api_timeout,
+                &partial.0,
+            )
+            .await?
         }
         SourceKind::Xtream => {
-            let account = store.account(&source.location).map_err(RefreshError::Store)?;
+            let account = store
+                .account(&source.location)
+                .map_err(RefreshError::Store)?;
             let user_agent = account.user_agent.as_deref().unwrap_or(settings.user_agent);
             let client = XtreamClient::new(
                 http.clone(),

@@ -44,7 +44,10 @@ mod tests {
     fn wildcard_listen_advertises_a_real_address_and_the_port() {
         let listen = ["0.0.0.0:8080".parse().unwrap()];
         let url = detected_base_url(&listen);
-        assert!(url.starts_with("http://") && url.ends_with(":8080"), "{url}");
+        assert!(
+            url.starts_with("http://") && url.ends_with(":8080"),
+            "{url}"
+        );
         assert!(!url.contains("0.0.0.0"), "{url}");
     }
 }

@@ -53,11 +53,17 @@ pub fn serve(config: Config, data_dir: PathBuf, options: ServeOptions) -> Result
         .advertise
         .clone()
         .or_else(|| (!config.advertise_url.is_empty()).then(|| config.advertise_url.clone()));
-    crate::guide::render_epg(&store, &data_dir, config.epg.channel_ids, &Default::default())
-        .map_err(|e| format!("rendering the EPG at start: {e}"))?;
+    crate::guide::render_epg(
+        &store,
+        &data_dir,
+        config.epg.channel_ids,
+        &Default::default(),
+    )
+    .map_err(|e| format!("rendering the EPG at start: {e}"))?;
 
     let (trigger, shutdown) = ShutdownTrigger::new();
-    http::fire_on_signals(trigger.clone()).map_err(|e| format!("installing signal handlers: {e}"))?;
+    http::fire_on_signals(trigger.clone())
+        .map_err(|e| format!("installing signal handlers: {e}"))?;
     let refresher = refresh::start(config.clone(), data_dir.clone(), trigger.subscribe());
 
     let result = crate::net::run(run(
@@ -110,10 +116,16 @@ async fn run(
             ssdp: config.discovery.ssdp,
             ..DiscoverySettings::new(device_rx)
         };
-        let bound = hdhr::Discovery::bind(settings)
-            .map_err(|e| format!("starting discovery on port {}: {e} (or use --no-discovery)", config.discovery.udp_port))?;
+        let bound = hdhr::Discovery::bind(settings).map_err(|e| {
+            format!(
+                "starting discovery on port {}: {e} (or use --no-discovery)",
+                config.discovery.udp_port
+            )
+        })?;
         let shutdown = shutdown.clone();
-        Some(tokio_uring::spawn(async move { bound.run(async move { shutdown.fired().await }).await }))
+        Some(tokio_uring::spawn(async move {
+            bound.run(async move { shutdown.fired().await }).await
+        }))
     } else {
         None
     };
@@ -204,10 +216,11 @@ fn device_id(store: &Store, config: &Config) -> Result<DeviceId, String> {
             .parse()
             .map_err(|e| format!("config key `device.id`: {e}"));
     }
-    if let Some(stored) = store.setting(DEVICE_ID_SETTING).map_err(|e| e.to_string())? {
-        if let Ok(id) = stored.parse() {
-            return Ok(id);
-        }
+    let stored = store
+        .setting(DEVICE_ID_SETTING)
+        .map_err(|e| e.to_string())?;
+    if let Some(id) = stored.and_then(|s| s.parse().ok()) {
+        return Ok(id);
     }
     let id = DeviceId::generate().map_err(|e| e.to_string())?;
     store

@@ -31,7 +31,11 @@ impl Handler for Routes {
             return Response::full(405, vec![("Allow", "GET, HEAD".into())], Body::from(""));
         }
         let document = |content_type: &str, body: &bytes::Bytes| {
-            Response::full(200, vec![("Content-Type", content_type.to_string())], body.clone())
+            Response::full(
+                200,
+                vec![("Content-Type", content_type.to_string())],
+                body.clone(),
+            )
         };
         match path {
             "/discover.json" => document(JSON, &snapshot.discover_json),

@@ -25,7 +25,11 @@ pub struct Snapshot {
 impl Snapshot {
     /// Reads the lineup and accounts and renders every document for `device` (whose tuner count
     /// is filled in here from the config or the accounts).
-    pub fn build(store: &Store, config: &Config, mut device: Device) -> Result<Snapshot, StoreError> {
+    pub fn build(
+        store: &Store,
+        config: &Config,
+        mut device: Device,
+    ) -> Result<Snapshot, StoreError> {
         device.tuner_count = tuner_count(store, config)?;
         let channels = lineup(store)?;
         let base = device.base().to_string();
@@ -73,7 +77,11 @@ impl Snapshot {
             .find(|c| c.channel.number == reference)
             .or_else(|| {
                 (ids == ChannelIds::Source)
-                    .then(|| self.channels.iter().find(|c| c.channel.channel_id == reference))
+                    .then(|| {
+                        self.channels
+                            .iter()
+                            .find(|c| c.channel.channel_id == reference)
+                    })
                     .flatten()
             })
     }

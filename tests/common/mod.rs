@@ -157,7 +157,10 @@ impl Sandbox {
         let (ready, started) = mpsc::channel();
         let sink = log.clone();
         std::thread::spawn(move || {
-            for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
+            for line in std::io::BufReader::new(stderr)
+                .lines()
+                .map_while(Result::ok)
+            {
                 if let Some(rest) = line.split(" on ").nth(1)
                     && line.contains("serving")
                 {
@@ -176,7 +179,11 @@ impl Sandbox {
                 panic!("serve did not start:\n{}", log.lock().unwrap());
             }
         };
-        Server { child, addr, stderr: log }
+        Server {
+            child,
+            addr,
+            stderr: log,
+        }
     }
 }
 
@@ -192,7 +199,10 @@ impl Server {
 
     /// Sends SIGTERM and waits (bounded) for the exit code.
     pub fn stop(&mut self) -> i32 {
-        let _ = Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status();
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status();
         let deadline = std::time::Instant::now() + Duration::from_secs(20);
         loop {
             if let Ok(Some(status)) = self.child.try_wait() {
@@ -222,16 +232,31 @@ pub fn http_get(url: &str) -> (u16, Vec<(String, String)>, Vec<u8>) {
 }
 
 /// Sends one request with `method` and `version` and reads the whole close-delimited reply.
-pub fn raw_request(url: &str, method: &str, version: &str) -> (u16, Vec<(String, String)>, Vec<u8>) {
+pub fn raw_request(
+    url: &str,
+    method: &str,
+    version: &str,
+) -> (u16, Vec<(String, String)>, Vec<u8>) {
     use std::io::Read;
     let rest = url.strip_prefix("http://").expect("http URL");
-    let (host, path) = rest.split_once('/').map_or((rest, "/".to_string()), |(h, p)| (h, format!("/{p}")));
+    let (host, path) = rest
+        .split_once('/')
+        .map_or((rest, "/".to_string()), |(h, p)| (h, format!("/{p}")));
     let mut stream = std::net::TcpStream::connect(host).expect("connect");
-    stream.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
-    write!(stream, "{method} {path} {version}\r\nHost: {host}\r\nConnection: close\r\n\r\n").unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    write!(
+        stream,
+        "{method} {path} {version}\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
     let mut reply = Vec::new();
     stream.read_to_end(&mut reply).expect("read reply");
-    let split = reply.windows(4).position(|w| w == b"\r\n\r\n").expect("reply head");
+    let split = reply
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("reply head");
     let head = String::from_utf8_lossy(&reply[..split]).into_owned();
     let body = reply[split + 4..].to_vec();
     let mut lines = head.lines();
@@ -248,5 +273,8 @@ pub fn raw_request(url: &str, method: &str, version: &str) -> (u16, Vec<(String,
 }
 
 pub fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+    headers
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
 }
