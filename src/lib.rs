@@ -2,21 +2,31 @@
 //!
 //! Layers, from the edge down (dependencies point downwards only):
 //! - `cli`: the `streamforge` command line; opens the store and drives the rest.
-//! - `xtream`: the Xtream Codes API (auth, categories, live streams) and stream-name quality parsing.
+//! - `server`: `serve`, composing the HTTP server, discovery, the snapshot and refreshes.
+//! - `hdhr`, `http`: the tuner's face on the LAN (HDHomeRun documents and discovery; our HTTP/1.1
+//!   server).
+//! - `relay`: the live relay: per-channel sessions (a pure state machine), shared upstreams,
+//!   fan-out to viewers, tuner accounting.
+//! - `guide`: guide sources, auto-mapping, the lineup and the rendered EPG.
+//! - `xtream`: the Xtream Codes API (auth, categories, live streams), quality parsing, catalog sync.
+//! - `xmltv`, `matching`: pure logic for XMLTV (streaming parse and render) and for pairing guide
+//!   channels with provider streams.
 //! - `upstream`: our HTTP/1.1 client (TCP or TLS, redirects, body framing) yielding shared buffers.
 //! - `net`: the thin seam over tokio-uring (runtime start, connect with deadline, socket close).
-//! - `store`: SQLite persistence (schema, migrations, encrypted passwords, events).
-//! - `config`: the TOML config and data-dir resolution.
+//! - `store`: SQLite persistence (schema, migrations, encrypted secrets, events).
+//! - `config`, `time`: the TOML config and data-dir resolution; UTC calendar time.
 //! - `fake_provider`: a loopback Xtream panel for tests and `streamforge demo`.
 
 pub mod cli;
 pub mod config;
 pub mod fake_provider;
+pub mod guide;
 pub mod hdhr;
 pub mod http;
 pub mod matching;
 pub mod net;
 pub mod relay;
+pub mod server;
 pub mod store;
 pub mod time;
 pub mod upstream;

@@ -14,6 +14,51 @@ pub fn rfc3339(t: SystemTime) -> String {
     )
 }
 
+/// Reads back what [`rfc3339`] wrote (`YYYY-MM-DDTHH:MM:SSZ`); `None` for anything else.
+pub fn parse_rfc3339(text: &str) -> Option<SystemTime> {
+    let b = text.as_bytes();
+    if b.len() != 20 || b[4] != b'-' || b[7] != b'-' || b[10] != b'T' || b[19] != b'Z' {
+        return None;
+    }
+    let field = |range: std::ops::Range<usize>| -> Option<i64> {
+        let digits = text.get(range)?;
+        digits
+            .bytes()
+            .all(|c| c.is_ascii_digit())
+            .then(|| digits.parse().ok())?
+    };
+    let (year, month, day) = (field(0..4)?, field(5..7)?, field(8..10)?);
+    let (hour, minute, second) = (field(11..13)?, field(14..16)?, field(17..19)?);
+    if !(1..=12).contains(&month)
+        || !(1..=31).contains(&day)
+        || hour > 23
+        || minute > 59
+        || second > 59
+    {
+        return None;
+    }
+    let secs = days_from_civil(year, month, day) * 86_400 + hour * 3600 + minute * 60 + second;
+    let civil = Civil::from_unix(secs);
+    if (civil.year, civil.month, civil.day) != (year, month, day) {
+        return None; // e.g. February 30th
+    }
+    Some(match u64::try_from(secs) {
+        Ok(after) => UNIX_EPOCH + std::time::Duration::from_secs(after),
+        Err(_) => UNIX_EPOCH - std::time::Duration::from_secs(secs.unsigned_abs()),
+    })
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date: the inverse of `civil_from_days`.
+fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
+    let year = if month <= 2 { year - 1 } else { year };
+    let era = year.div_euclid(400);
+    let year_of_era = year.rem_euclid(400);
+    let shifted_month = (month + 9) % 12; // 0 = March
+    let day_of_year = (153 * shifted_month + 2) / 5 + day - 1;
+    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
+    era * 146_097 + day_of_era - 719_468
+}
+
 /// A UTC calendar date and time of day.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Civil {
@@ -109,6 +154,30 @@ mod tests {
         ];
         for (secs, want) in cases {
             assert_eq!(at(secs), want, "unix time {secs}");
+        }
+    }
+
+    #[test]
+    fn parse_reads_back_what_format_writes() {
+        for secs in [
+            0u64,
+            951_782_400,
+            1_709_251_199,
+            4_107_542_400,
+            1_779_397_576,
+        ] {
+            let t = UNIX_EPOCH + Duration::from_secs(secs);
+            assert_eq!(parse_rfc3339(&rfc3339(t)), Some(t), "{secs}");
+        }
+        for bad in [
+            "",
+            "2026-02-30T00:00:00Z",
+            "2026-13-01T00:00:00Z",
+            "2026-01-01 00:00:00Z",
+            "2026-01-01T00:00:00+01:00",
+            "2026-0a-01T00:00:00Z",
+        ] {
+            assert_eq!(parse_rfc3339(bad), None, "{bad}");
         }
     }
 

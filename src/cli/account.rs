@@ -60,6 +60,7 @@ pub fn run(context: &Context, command: &AccountCommand) -> Outcome {
             store.remove_account(name)?;
             note(&store, format!("account {name} removed"), name);
             println!("removed account {name}");
+            context.rerender(&store);
             Ok(())
         }
         AccountCommand::Enable { name } => set_active(context, name, true),
@@ -237,6 +238,7 @@ fn set_active(context: &Context, name: &str, active: bool) -> Outcome {
     let state = if active { "enabled" } else { "disabled" };
     note(&store, format!("account {name} {state}"), name);
     println!("account {name} {state}");
+    context.rerender(&store);
     Ok(())
 }
 

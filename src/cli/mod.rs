@@ -3,10 +3,14 @@
 //! Exit codes: 0 ok, 1 failure, 2 usage. Every failure prints one clear line to stderr.
 
 mod account;
+mod channels;
+mod epg;
 mod events;
+mod map;
 mod output;
 mod progress;
 mod prompt;
+mod serve;
 mod streams;
 mod sync;
 
@@ -36,6 +40,8 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run the tuner: HDHomeRun emulation, discovery, M3U and EPG, and the stream relay.
+    Serve(serve::ServeArgs),
     /// Manage Xtream Codes subscriptions.
     #[command(subcommand)]
     Account(account::AccountCommand),
@@ -43,6 +49,17 @@ enum Command {
     Sync(sync::SyncArgs),
     /// List provider streams with their parsed quality.
     Streams(streams::StreamsArgs),
+    /// Manage XMLTV guide sources.
+    #[command(subcommand)]
+    Epg(epg::EpgCommand),
+    /// List guide channels with their numbers and mapped streams.
+    Channels(channels::ChannelsArgs),
+    /// Enable, disable or renumber a guide channel (by guide id or number).
+    #[command(subcommand)]
+    Channel(channels::ChannelCommand),
+    /// Map guide channels to provider streams.
+    #[command(subcommand)]
+    Map(map::MapCommand),
     /// Show the event log.
     Events(events::EventsArgs),
 }
@@ -97,6 +114,17 @@ impl Context {
     pub fn open_store(&self) -> Result<Store, Failure> {
         Ok(Store::open(&self.data_dir)?)
     }
+
+    /// Renders the served EPG again after a change to the lineup. The change itself has been
+    /// made; a failed render keeps the previous EPG and is reported as a warning.
+    pub fn rerender(&self, store: &Store) {
+        let limits = crate::xmltv::Limits::default();
+        if let Err(e) =
+            crate::guide::render_epg(store, &self.data_dir, self.config.epg.channel_ids, &limits)
+        {
+            eprintln!("warning: the EPG was not re-rendered (the previous one is kept): {e}");
+        }
+    }
 }
 
 /// Parses the arguments, runs the command, and returns the process exit code.
@@ -120,9 +148,14 @@ pub fn main() -> i32 {
 fn run(cli: &Cli) -> Outcome {
     let context = Context::load(cli)?;
     match &cli.command {
+        Command::Serve(args) => serve::run(&context, args),
         Command::Account(command) => account::run(&context, command),
         Command::Sync(args) => sync::run(&context, args),
         Command::Streams(args) => streams::run(&context, args),
+        Command::Epg(command) => epg::run(&context, command),
+        Command::Channels(args) => channels::list(&context, args),
+        Command::Channel(command) => channels::run(&context, command),
+        Command::Map(command) => map::run(&context, command),
         Command::Events(args) => events::run(&context, args),
     }
 }

@@ -81,6 +81,7 @@ pub fn run(context: &Context, args: &SyncArgs) -> Outcome {
         }
         failures
     })?;
+    context.rerender(&store);
     match failures {
         0 => Ok(()),
         n => Err(Failure::new(format!(

@@ -387,6 +387,13 @@ mod tests {
     }
 
     #[test]
+    fn the_appliance_config_parses() {
+        let config = Config::parse(include_str!("../../config/appliance.toml")).unwrap();
+        assert_eq!(config.listen.len(), 2);
+        assert!(config.listen.iter().any(|a| a.port() == 80));
+    }
+
+    #[test]
     fn humantime_durations() {
         let config =
             Config::parse("[deadlines]\nconnect = \"1500ms\"\ngrace = \"1m 30s\"\n").unwrap();

@@ -22,6 +22,8 @@ pub struct Mapping {
     pub max_connections: u32,
     pub stream_id: i64,
     pub stream_name: String,
+    /// The provider's category name for the stream.
+    pub category: Option<String>,
     pub tier: i64,
     pub confidence: f64,
     pub is_manual: bool,
@@ -55,7 +57,7 @@ pub struct MappingChange {
 
 const MAPPING_QUERY: &str = "SELECT m.xmltv_channel_id, c.number, c.channel_id, m.xtream_channel_id, \
      a.id, a.name, a.is_active, a.max_connections, x.stream_id, x.name, x.tier, \
-     m.match_confidence, m.is_manual, m.is_primary, m.stream_priority \
+     m.match_confidence, m.is_manual, m.is_primary, m.stream_priority, x.category \
      FROM channel_mappings m \
      JOIN xmltv_channels c ON c.id = m.xmltv_channel_id \
      JOIN xtream_channels x ON x.id = m.xtream_channel_id \
@@ -91,6 +93,7 @@ fn read_mappings<P: rusqlite::Params>(
                 is_manual: r.get(12)?,
                 is_primary: r.get(13)?,
                 priority: r.get(14)?,
+                category: r.get(15)?,
             })
         })
         .ctx(doing)?

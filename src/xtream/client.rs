@@ -147,6 +147,16 @@ impl XtreamClient {
         ))
     }
 
+    /// The panel's full XMLTV guide.
+    pub fn xmltv_url(&self) -> Result<Url, XtreamError> {
+        self.url(&format!(
+            "{}/xmltv.php?username={}&password={}",
+            self.base,
+            encode(&self.username),
+            encode(&self.password)
+        ))
+    }
+
     fn api_url(&self, action: Option<&str>) -> Result<Url, XtreamError> {
         let mut text = format!(
             "{}/player_api.php?username={}&password={}",

@@ -1,0 +1,122 @@
+//! `map auto`: plan mappings from every guide channel to the provider streams that carry it, and
+//! store the plan in place of the previous automatic mappings (manual ones are never touched).
+
+use crate::matching::{self, PlanOptions, StreamCandidate};
+use crate::store::{PlannedMapping, Store, StoreError, StreamFilter};
+use crate::xtream::quality::Tier;
+
+/// A planned or reported pairing, named for people.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Pairing {
+    pub channel: String,
+    pub channel_name: String,
+    pub stream: String,
+    pub stream_name: String,
+    pub confidence: f32,
+}
+
+#[derive(Debug, Default, serde::Serialize)]
+pub struct AutoMapReport {
+    /// Every mapping the plan makes, channel by channel in priority order.
+    pub mapped: Vec<Pairing>,
+    /// Streams that fit two channels about equally well: not taken.
+    pub ambiguous: Vec<Pairing>,
+    /// Matches just under the threshold: not taken.
+    pub low_confidence: Vec<Pairing>,
+    pub channels_mapped: usize,
+    pub channels_unmapped: usize,
+    /// Pairs the user mapped by hand, left as they are.
+    pub kept_manual: usize,
+}
+
+/// Plans (and unless `dry_run`, stores) automatic mappings.
+pub fn auto_map(
+    store: &Store,
+    min_confidence: f32,
+    dry_run: bool,
+) -> Result<AutoMapReport, StoreError> {
+    let channels = store.guide_channels()?;
+    let streams = store.streams(&StreamFilter::default())?;
+    let guide: Vec<matching::GuideChannel> = channels
+        .iter()
+        .map(|c| matching::GuideChannel {
+            key: c.id,
+            id: c.channel_id.clone(),
+            display_names: c.display_names.clone(),
+        })
+        .collect();
+    let candidates: Vec<StreamCandidate> = streams
+        .iter()
+        .map(|s| StreamCandidate {
+            key: s.id,
+            name: s.name.clone(),
+            epg_channel_id: s.epg_channel_id.clone(),
+            tier: Tier::from_rank(s.tier),
+        })
+        .collect();
+    let fixed = store.manual_pairs()?;
+    let options = PlanOptions {
+        min_confidence,
+        ..PlanOptions::default()
+    };
+    let plan = matching::plan(&guide, &candidates, &fixed, &options);
+
+    let channel_by_row: std::collections::HashMap<i64, _> =
+        channels.iter().map(|c| (c.id, c)).collect();
+    let stream_by_row: std::collections::HashMap<i64, _> =
+        streams.iter().map(|s| (s.id, s)).collect();
+    let pairing = |channel_row: i64, stream_row: i64, confidence: f32| -> Option<Pairing> {
+        let channel = channel_by_row.get(&channel_row)?;
+        let stream = stream_by_row.get(&stream_row)?;
+        Some(Pairing {
+            channel: format!("{} ({})", channel.number, channel.channel_id),
+            channel_name: channel.name().to_string(),
+            stream: format!("{}:{}", stream.account_name, stream.stream_id),
+            stream_name: stream.name.clone(),
+            confidence,
+        })
+    };
+
+    let mut report = AutoMapReport {
+        mapped: plan
+            .mappings
+            .iter()
+            .filter_map(|m| pairing(m.guide_key, m.stream_key, m.confidence))
+            .collect(),
+        ambiguous: plan
+            .ambiguous
+            .iter()
+            .flat_map(|a| {
+                a.candidates
+                    .iter()
+                    .filter_map(|c| pairing(c.guide_key, a.stream_key, c.confidence))
+                    .collect::<Vec<_>>()
+            })
+            .collect(),
+        low_confidence: plan
+            .low_confidence
+            .iter()
+            .filter_map(|l| pairing(l.best.guide_key, l.stream_key, l.best.confidence))
+            .collect(),
+        channels_unmapped: plan.unmatched_guide.len(),
+        ..AutoMapReport::default()
+    };
+    let mut mapped_channels: std::collections::HashSet<i64> =
+        plan.mappings.iter().map(|m| m.guide_key).collect();
+    mapped_channels.extend(fixed.iter().map(|&(channel, _)| channel));
+    report.channels_mapped = mapped_channels.len();
+    if !dry_run {
+        let planned: Vec<PlannedMapping> = plan
+            .mappings
+            .iter()
+            .map(|m| PlannedMapping {
+                channel_row: m.guide_key,
+                stream_row: m.stream_key,
+                confidence: f64::from(m.confidence),
+                priority: i64::from(m.priority),
+            })
+            .collect();
+        report.kept_manual = store.replace_auto_mappings(&planned)?.kept_manual;
+    }
+    Ok(report)
+}

@@ -1,0 +1,9 @@
+//! The guide side of the appliance, on top of the store: fetching and refreshing XMLTV sources,
+//! auto-mapping guide channels to provider streams, deciding the lineup, and rendering the EPG
+//! that is served. The CLI calls it now; the server will call it for its periodic refreshes.
+
+pub mod automap;
+pub mod lineup;
+pub mod sources;
+
+pub use lineup::{LineupChannel, lineup, render_epg};

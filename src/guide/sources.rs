@@ -1,0 +1,356 @@
+//! Guide sources: what `epg add SOURCE` means, and refreshing a source.
+//!
+//! A refresh downloads (or copies) the source to a temporary file in the data dir, parses it, and
+//! only then replaces the stored channels and moves the file into the cache the EPG is rendered
+//! from. A failed download or parse leaves the previous channels and cache untouched.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+
+use crate::store::{Event, GuideChannelInput, Level, Source, SourceKind, Store, StoreError};
+use crate::upstream::{self, RequestOptions, Url};
+use crate::xmltv::{self, Limits};
+use crate::xtream::XtreamClient;
+
+/// Where cached raw sources live, inside the data dir.
+const CACHE_DIR: &str = "guides";
+/// Bounds the download of one source; real guides are 20-200 MB.
+const MAX_DOWNLOAD_BYTES: u64 = 1024 * 1024 * 1024;
+
+/// What `SOURCE` in `epg add SOURCE` names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceSpec {
+    pub kind: SourceKind,
+    /// The URL, the absolute file path, or the account name.
+    pub location: String,
+    /// A name for the source when the user gives none.
+    pub default_name: String,
+}
+
+/// Reads `xtream:ACCOUNT`, an http(s) URL, or a path to an existing file.
+pub fn parse_source(text: &str) -> Result<SourceSpec, String> {
+    if let Some(account) = text.strip_prefix("xtream:") {
+        if account.is_empty() {
+            return Err("xtream: needs an account name, e.g. xtream:myprovider".into());
+        }
+        return Ok(SourceSpec {
+            kind: SourceKind::Xtream,
+            location: account.to_string(),
+            default_name: account.to_string(),
+        });
+    }
+    if text.starts_with("http://") || text.starts_with("https://") {
+        let url = Url::parse(text).map_err(|e| format!("invalid guide URL: {e}"))?;
+        return Ok(SourceSpec {
+            kind: SourceKind::Url,
+            location: text.to_string(),
+            default_name: url.host().to_string(),
+        });
+    }
+    let path = std::fs::canonicalize(text).map_err(|e| {
+        format!("{text}: not a URL, not xtream:ACCOUNT, and not a readable file ({e})")
+    })?;
+    if !path.is_file() {
+        return Err(format!("{}: not a file", path.display()));
+    }
+    let default_name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .map(|n| n.split('.').next().unwrap_or(n).to_string())
+        .filter(|n| !n.is_empty())
+        .unwrap_or_else(|| "guide".into());
+    Ok(SourceSpec {
+        kind: SourceKind::File,
+        location: path.to_string_lossy().into_owned(),
+        default_name,
+    })
+}
+
+/// Where a source is shown to people: a URL by its origin only (it may carry credentials).
+pub fn display_location(source: &Source) -> String {
+    match source.kind {
+        SourceKind::Url => Url::parse(&source.location)
+            .map(|u| format!("{}/…", u.origin()))
+            .unwrap_or_else(|_| "(invalid URL)".into()),
+        SourceKind::File => source.location.clone(),
+        SourceKind::Xtream => format!("xtream:{}", source.location),
+    }
+}
+
+/// The cached raw source the EPG is rendered from.
+pub fn cache_path(data_dir: &Path, source_id: i64) -> PathBuf {
+    data_dir.join(CACHE_DIR).join(format!("{source_id}.xmltv"))
+}
+
+/// What a refresh needs from the config.
+pub struct RefreshSettings<'a> {
+    pub user_agent: &'a str,
+    pub api_timeout: Duration,
+    pub first_channel_number: u32,
+    pub limits: Limits,
+}
+
+#[derive(Debug)]
+pub struct RefreshReport {
+    pub channels: usize,
+    pub programmes: u64,
+    pub bad_timestamps: u64,
+    pub duplicate_channel_ids: u64,
+    pub added: usize,
+    pub removed: usize,
+    pub bytes: u64,
+    pub elapsed: Duration,
+}
+
+#[derive(Debug)]
+pub enum RefreshError {
+    Fetch(String),
+    Parse(xmltv::XmltvError),
+    Store(StoreError),
+}
+
+impl std::fmt::Display for RefreshError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RefreshError::Fetch(e) => f.write_str(e),
+            RefreshError::Parse(e) => write!(f, "not a usable XMLTV guide: {e}"),
+            RefreshError::Store(e) => write!(f, "saving the guide: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for RefreshError {}
+
+/// Refreshes one source (see the module doc) and records the outcome on the source and in the
+/// event log.
+pub async fn refresh(
+    http: &upstream::Client,
+    store: &Store,
+    data_dir: &Path,
+    source: &Source,
+    settings: &RefreshSettings<'_>,
+) -> Result<RefreshReport, RefreshError> {
+    let started = Instant::now();
+    let result = fetch_parse_store(http, store, data_dir, source, settings, started).await;
+    let (status, event) = match &result {
+        Ok(r) => (
+            format!(
+                "ok: {} channels, {} programmes, {} bad timestamps skipped",
+                r.channels, r.programmes, r.bad_timestamps
+            ),
+            Event {
+                level: Level::Info,
+                category: "guide",
+                message: format!(
+                    "guide {}: {} channels ({} new, {} removed), {} programmes",
+                    source.name, r.channels, r.added, r.removed, r.programmes
+                ),
+                details: json!({
+                    "source": source.name,
+                    "channels": r.channels,
+                    "programmes": r.programmes,
+                    "bad_timestamps": r.bad_timestamps,
+                    "duplicate_channel_ids": r.duplicate_channel_ids,
+                    "bytes": r.bytes,
+                    "seconds": r.elapsed.as_secs_f64(),
+                }),
+            },
+        ),
+        Err(e) => (
+            format!("error: {e}"),
+            Event {
+                level: Level::Error,
+                category: "guide",
+                message: format!(
+                    "guide {}: refresh failed, previous data kept: {e}",
+                    source.name
+                ),
+                details: json!({ "source": source.name }),
+            },
+        ),
+    };
+    let channels = result.as_ref().ok().map(|r| r.channels);
+    // The refresh's own outcome matters more than a failure to record it.
+    let _ = store.record_refresh(source.id, &status, channels);
+    let _ = store.log_event(&event);
+    result
+}
+
+async fn fetch_parse_store(
+    http: &upstream::Client,
+    store: &Store,
+    data_dir: &Path,
+    source: &Source,
+    settings: &RefreshSettings<'_>,
+    started: Instant,
+) -> Result<RefreshReport, RefreshError> {
+    let cache = cache_path(data_dir, source.id);
+    let dir = cache.parent().unwrap_or(data_dir);
+    std::fs::create_dir_all(dir)
+        .map_err(|e| RefreshError::Fetch(format!("creating {}: {e}", dir.display())))?;
+    let partial = TempFile(cache.with_extension("part"));
+    let bytes = match source.kind {
+        SourceKind::File => std::fs::copy(&source.location, &partial.0)
+            .map_err(|e| RefreshError::Fetch(format!("reading {}: {e}", source.location)))?,
+        SourceKind::Url => {
+            let url = Url::parse(&source.location)
+                .map_err(|e| RefreshError::Fetch(format!("invalid guide URL: {e}")))?;
+            download(
+                http,
+                &url,
+                settings.user_agent,
+                settings.api_timeout,
+                &partial.0,
+            )
+            .await?
+        }
+        SourceKind::Xtream => {
+            let account = store
+                .account(&source.location)
+                .map_err(RefreshError::Store)?;
+            let user_agent = account.user_agent.as_deref().unwrap_or(settings.user_agent);
+            let client = XtreamClient::new(
+                http.clone(),
+                &account.server_url,
+                &account.username,
+                account.password.expose(),
+                user_agent,
+                settings.api_timeout,
+            )
+            .map_err(|e| RefreshError::Fetch(e.to_string()))?;
+            let url = client
+                .xmltv_url()
+                .map_err(|e| RefreshError::Fetch(e.to_string()))?;
+            download(http, &url, user_agent, settings.api_timeout, &partial.0).await?
+        }
+    };
+
+    let reader = xmltv::open_source(&partial.0, &settings.limits).map_err(RefreshError::Parse)?;
+    let scan = xmltv::read_channels(reader, &settings.limits).map_err(RefreshError::Parse)?;
+    let inputs: Vec<GuideChannelInput> = scan
+        .channels
+        .iter()
+        .map(|c| GuideChannelInput {
+            channel_id: c.id.clone(),
+            display_names: c.display_names.clone(),
+            icon: c.icon.clone(),
+            number: c.number.clone(),
+        })
+        .collect();
+    let change = store
+        .replace_guide_channels(source.id, &inputs, settings.first_channel_number)
+        .map_err(RefreshError::Store)?;
+    partial.keep_as(&cache).map_err(|e| {
+        RefreshError::Fetch(format!("moving the guide into {}: {e}", cache.display()))
+    })?;
+    Ok(RefreshReport {
+        channels: inputs.len(),
+        programmes: scan.programmes,
+        bad_timestamps: scan.bad_timestamps,
+        duplicate_channel_ids: scan.duplicate_channel_ids,
+        added: change.added,
+        removed: change.removed,
+        bytes,
+        elapsed: started.elapsed(),
+    })
+}
+
+/// Streams a guide download into `path`, bounded in size and in silence.
+async fn download(
+    http: &upstream::Client,
+    url: &Url,
+    user_agent: &str,
+    timeout: Duration,
+    path: &Path,
+) -> Result<u64, RefreshError> {
+    let options = RequestOptions {
+        user_agent: user_agent.to_string(),
+        head_timeout: timeout,
+        idle_timeout: Some(timeout),
+        max_redirects: 5,
+    };
+    let fail = |e: upstream::UpstreamError| RefreshError::Fetch(e.to_string());
+    let mut response = http.get(url, &options).await.map_err(fail)?;
+    if response.status != 200 {
+        let status = response.status;
+        response.close();
+        return Err(RefreshError::Fetch(format!(
+            "{} answered HTTP {status} for the guide",
+            url.origin()
+        )));
+    }
+    let mut file = std::fs::File::create(path)
+        .map_err(|e| RefreshError::Fetch(format!("creating {}: {e}", path.display())))?;
+    let mut written = 0u64;
+    while let Some(chunk) = response.next_chunk().await.map_err(fail)? {
+        written += chunk.len() as u64;
+        if written > MAX_DOWNLOAD_BYTES {
+            response.close();
+            return Err(RefreshError::Fetch(format!(
+                "{}: guide larger than {} MiB, refusing it",
+                url.origin(),
+                MAX_DOWNLOAD_BYTES >> 20
+            )));
+        }
+        file.write_all(&chunk)
+            .map_err(|e| RefreshError::Fetch(format!("writing {}: {e}", path.display())))?;
+    }
+    Ok(written)
+}
+
+/// A file removed on drop unless kept under its final name.
+struct TempFile(PathBuf);
+
+impl TempFile {
+    fn keep_as(self, target: &Path) -> std::io::Result<()> {
+        std::fs::rename(&self.0, target)
+    }
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn source_kinds() {
+        let xtream = parse_source("xtream:main").unwrap();
+        assert_eq!(xtream.kind, SourceKind::Xtream);
+        assert_eq!(xtream.location, "main");
+        let url = parse_source("https://epg.example.com/guide.xml.gz?key=1").unwrap();
+        assert_eq!(url.kind, SourceKind::Url);
+        assert_eq!(url.default_name, "epg.example.com");
+        assert!(parse_source("xtream:").is_err());
+        assert!(parse_source("/definitely/not/here.xml").is_err());
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("uk-guide.xml.gz");
+        std::fs::write(&file, b"x").unwrap();
+        let spec = parse_source(file.to_str().unwrap()).unwrap();
+        assert_eq!(spec.kind, SourceKind::File);
+        assert_eq!(spec.default_name, "uk-guide");
+        assert!(parse_source(dir.path().to_str().unwrap()).is_err());
+    }
+
+    #[test]
+    fn urls_are_shown_by_origin_only() {
+        let source = Source {
+            id: 1,
+            name: "g".into(),
+            kind: SourceKind::Url,
+            location: "http://epg.example.com:8080/xmltv.php?username=u&password=secret".into(),
+            shift_seconds: 0,
+            last_refresh_at: None,
+            last_status: None,
+            channel_count: 0,
+        };
+        assert_eq!(display_location(&source), "http://epg.example.com:8080/…");
+    }
+}

@@ -1,0 +1,566 @@
+//! The mapping plan: which provider streams carry which guide channel, in which order
+//! (SPEC §5 `channel_mappings`, §7 Selection).
+//!
+//! XMLTV-first: every guide channel is scored against every stream it shares a word with (via
+//! [`NameIndex`]), and each stream then goes to its best guide channel, if any:
+//! - a stream whose `epg_channel_id` is the channel's id is certain (1.0), unless its name says
+//!   it is another feed of that channel (providers often give `ITV +1` or `HBO West` the parent's
+//!   id), or it is exactly another guide channel's name and not this one's (`BBC One Scotland`
+//!   with `BBCOne.uk`). Then the id is ignored and the names decide;
+//! - otherwise the best score across the channel's display names and its id read as a name;
+//!   taken at `min_confidence` or above, unless a second channel scores within
+//!   `ambiguity_margin` of it and above the threshold too (then reported as ambiguous);
+//!   reported as low confidence when just below the threshold.
+//!
+//! Streams in `fixed` (the user's manual mappings) are not planned. A guide channel's planned
+//! streams are ordered by quality tier, then confidence, then stream key; when the channel has
+//! manual mappings those come first (the user chose them): planned priorities start after them
+//! and none of the planned ones is primary.
+
+use std::collections::{HashMap, HashSet};
+
+use serde::Serialize;
+
+use super::index::NameIndex;
+use super::normalize::{Normalized, normalize, normalize_id};
+use super::score::{COMPACT, MARK_CAP, feed_cap, same_timeshift, score};
+use crate::xtream::quality::Tier;
+
+/// A channel of the XMLTV guide.
+#[derive(Debug, Clone)]
+pub struct GuideChannel {
+    pub key: i64,
+    /// The XMLTV channel id (`BBCOne.uk`).
+    pub id: String,
+    pub display_names: Vec<String>,
+}
+
+/// A provider stream that may be mapped.
+#[derive(Debug, Clone)]
+pub struct StreamCandidate {
+    pub key: i64,
+    pub name: String,
+    pub epg_channel_id: Option<String>,
+    pub tier: Tier,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct PlanOptions {
+    /// Scores at or above this are taken.
+    pub min_confidence: f32,
+    /// Two channels closer than this are ambiguous.
+    pub ambiguity_margin: f32,
+    /// Scores this far below `min_confidence` are still reported as low confidence.
+    pub report_band: f32,
+}
+
+impl Default for PlanOptions {
+    fn default() -> PlanOptions {
+        PlanOptions {
+            min_confidence: 0.8,
+            ambiguity_margin: 0.03,
+            report_band: 0.2,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PlannedMapping {
+    pub guide_key: i64,
+    pub stream_key: i64,
+    pub confidence: f32,
+    pub priority: u32,
+    pub is_primary: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Candidate {
+    pub guide_key: i64,
+    pub confidence: f32,
+}
+
+/// A stream whose two best guide channels are both above the threshold and too close to call.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Ambiguous {
+    pub stream_key: i64,
+    /// Best first.
+    pub candidates: [Candidate; 2],
+}
+
+/// A stream whose best guide channel scored just below the threshold.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LowConfidence {
+    pub stream_key: i64,
+    pub best: Candidate,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Plan {
+    /// In guide order, then priority.
+    pub mappings: Vec<PlannedMapping>,
+    /// In stream order.
+    pub ambiguous: Vec<Ambiguous>,
+    /// In stream order.
+    pub low_confidence: Vec<LowConfidence>,
+    /// Guide channels left with neither a planned nor a manual mapping, in guide order.
+    pub unmatched_guide: Vec<i64>,
+}
+
+/// Plans the automatic mappings of `streams` to `guide` channels. `fixed` holds the manual
+/// `(guide_key, stream_key)` pairs: their streams are left out, and a channel with `n` of them
+/// gets planned priorities from `n` on, none primary.
+pub fn plan(
+    guide: &[GuideChannel],
+    streams: &[StreamCandidate],
+    fixed: &[(i64, i64)],
+    options: &PlanOptions,
+) -> Plan {
+    let options = sanitize(options);
+    let names = GuideNames::new(guide);
+    let index = NameIndex::new(&names.names);
+    let mut scratch = index.scratch();
+    let mut candidates = Vec::new();
+    let mut best_of = Vec::new();
+    let fixed: HashSet<(i64, i64)> = fixed.iter().copied().collect();
+    let fixed_streams: HashSet<i64> = fixed.iter().map(|&(_, s)| s).collect();
+    let mut taken: Vec<Vec<(usize, f32)>> = vec![Vec::new(); guide.len()];
+    let mut result = Plan::default();
+    let candidate = |(c, confidence): (usize, f32)| Candidate {
+        guide_key: guide[c].key,
+        confidence,
+    };
+
+    for (s, stream) in streams.iter().enumerate() {
+        if fixed_streams.contains(&stream.key) {
+            continue;
+        }
+        let name = normalize(&stream.name);
+        let floor = options.min_confidence - options.report_band;
+        index.candidates(&name, floor, &mut scratch, &mut candidates);
+        names.best_per_channel(&name, &candidates, &mut best_of);
+        let certain = stream
+            .epg_channel_id
+            .as_deref()
+            .and_then(|id| names.by_id.get(&id_key(id)).copied())
+            .filter(|&c| names.of(c).any(|n| same_feed(n, &name)))
+            .filter(|&c| !named_after_another(c, &best_of, options.min_confidence));
+        if let Some(c) = certain {
+            taken[c].push((s, 1.0));
+            continue;
+        }
+        let Some(&(c, best)) = best_of.first() else {
+            continue;
+        };
+        match best_of.get(1).copied() {
+            _ if best < options.min_confidence => {
+                if best >= floor && best > MARK_CAP {
+                    result.low_confidence.push(LowConfidence {
+                        stream_key: stream.key,
+                        best: candidate((c, best)),
+                    });
+                }
+            }
+            Some(other)
+                if other.1 >= options.min_confidence
+                    && best - other.1 < options.ambiguity_margin =>
+            {
+                result.ambiguous.push(Ambiguous {
+                    stream_key: stream.key,
+                    candidates: [candidate((c, best)), candidate(other)],
+                });
+            }
+            _ => taken[c].push((s, best)),
+        }
+    }
+
+    let mut manual: HashMap<i64, u32> = HashMap::new();
+    for &(g, _) in &fixed {
+        let count = manual.entry(g).or_default();
+        *count = count.saturating_add(1);
+    }
+    for (channel, mut mine) in guide.iter().zip(taken) {
+        let before = manual.get(&channel.key).copied().unwrap_or(0);
+        if mine.is_empty() && before == 0 {
+            result.unmatched_guide.push(channel.key);
+        }
+        // Quality tier first (SPEC §7), then confidence; the key keeps the order stable.
+        mine.sort_by(|&(a, ca), &(b, cb)| {
+            streams[b]
+                .tier
+                .cmp(&streams[a].tier)
+                .then(cb.total_cmp(&ca))
+                .then(streams[a].key.cmp(&streams[b].key))
+        });
+        for (rank, (s, confidence)) in mine.into_iter().enumerate() {
+            let priority = before.saturating_add(u32::try_from(rank).unwrap_or(u32::MAX));
+            result.mappings.push(PlannedMapping {
+                guide_key: channel.key,
+                stream_key: streams[s].key,
+                confidence,
+                priority,
+                is_primary: priority == 0,
+            });
+        }
+    }
+    result
+}
+
+/// Every name of every guide channel (the id read as a name included), and the channels by id.
+struct GuideNames {
+    names: Vec<Normalized>,
+    /// The channel (index into the guide) of each name.
+    owner: Vec<usize>,
+    /// The names (indexes into `names`) of each channel.
+    names_of: Vec<Vec<usize>>,
+    /// Channel by trimmed, lowercased id; the first channel wins a duplicate id.
+    by_id: HashMap<String, usize>,
+}
+
+impl GuideNames {
+    fn new(guide: &[GuideChannel]) -> GuideNames {
+        let mut all = GuideNames {
+            names: Vec::new(),
+            owner: Vec::new(),
+            names_of: Vec::with_capacity(guide.len()),
+            by_id: HashMap::new(),
+        };
+        for (c, channel) in guide.iter().enumerate() {
+            let id = normalize_id(&channel.id);
+            let country = id.country;
+            let display = channel.display_names.iter().map(|d| normalize(d));
+            let mut own = Vec::new();
+            for mut name in std::iter::once(id).chain(display) {
+                name.country = country;
+                // A numeric display-name is the channel's number, not its name.
+                let numeric = name.compact.bytes().all(|b| b.is_ascii_digit());
+                if !numeric && !own.iter().any(|&n| all.names[n] == name) {
+                    own.push(all.names.len());
+                    all.names.push(name);
+                    all.owner.push(c);
+                }
+            }
+            all.names_of.push(own);
+            let key = id_key(&channel.id);
+            if !key.is_empty() {
+                all.by_id.entry(key).or_insert(c);
+            }
+        }
+        all
+    }
+
+    fn of(&self, channel: usize) -> impl Iterator<Item = &Normalized> {
+        self.names_of[channel].iter().map(|&n| &self.names[n])
+    }
+
+    /// Fills `best_of` with each candidate channel's best score against `stream`, best first
+    /// (ties in guide order, so plans are deterministic).
+    fn best_per_channel(
+        &self,
+        stream: &Normalized,
+        names: &[u32],
+        best_of: &mut Vec<(usize, f32)>,
+    ) {
+        best_of.clear();
+        for &n in names {
+            let (c, value) = (
+                self.owner[n as usize],
+                score(&self.names[n as usize], stream),
+            );
+            match best_of.iter_mut().find(|(b, _)| *b == c) {
+                Some(best) => best.1 = best.1.max(value),
+                None => best_of.push((c, value)),
+            }
+        }
+        best_of.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+    }
+}
+
+/// Whether a stream carrying channel `c`'s id is named exactly like another channel and not like
+/// `c`: providers give regional variants (`BBC One Scotland`) the national channel's id.
+fn named_after_another(c: usize, best_of: &[(usize, f32)], min_confidence: f32) -> bool {
+    let own = best_of.iter().find(|b| b.0 == c).map_or(0.0, |b| b.1);
+    best_of.iter().any(|&(o, value)| o != c && value >= COMPACT) && own < min_confidence
+}
+
+/// XMLTV ids compare trimmed and without case.
+fn id_key(id: &str) -> String {
+    id.trim().to_lowercase()
+}
+
+/// Whether a stream name may be the feed a guide name describes: same timeshift, and no
+/// West/East contradiction.
+fn same_feed(guide: &Normalized, stream: &Normalized) -> bool {
+    same_timeshift(&guide.tokens, &stream.tokens) && feed_cap(guide.feed, stream.feed) > MARK_CAP
+}
+
+fn sanitize(options: &PlanOptions) -> PlanOptions {
+    let default = PlanOptions::default();
+    let pick = |value: f32, fallback: f32| {
+        if value.is_finite() {
+            value.clamp(0.0, 1.0)
+        } else {
+            fallback
+        }
+    };
+    PlanOptions {
+        min_confidence: pick(options.min_confidence, default.min_confidence),
+        ambiguity_margin: pick(options.ambiguity_margin, default.ambiguity_margin),
+        report_band: pick(options.report_band, default.report_band),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn channel(key: i64, id: &str, names: &[&str]) -> GuideChannel {
+        GuideChannel {
+            key,
+            id: id.into(),
+            display_names: names.iter().map(|n| n.to_string()).collect(),
+        }
+    }
+
+    fn stream(key: i64, name: &str) -> StreamCandidate {
+        StreamCandidate {
+            key,
+            name: name.into(),
+            epg_channel_id: None,
+            tier: crate::xtream::quality::parse(name).tier,
+        }
+    }
+
+    fn with_epg(key: i64, name: &str, epg: &str) -> StreamCandidate {
+        StreamCandidate {
+            epg_channel_id: Some(epg.into()),
+            ..stream(key, name)
+        }
+    }
+
+    fn run(guide: &[GuideChannel], streams: &[StreamCandidate]) -> Plan {
+        plan(guide, streams, &[], &PlanOptions::default())
+    }
+
+    fn pairs(plan: &Plan) -> Vec<(i64, i64)> {
+        plan.mappings
+            .iter()
+            .map(|m| (m.guide_key, m.stream_key))
+            .collect()
+    }
+
+    fn uk() -> Vec<GuideChannel> {
+        vec![
+            channel(1, "BBCOne.uk", &["BBC One"]),
+            channel(2, "BBCTwo.uk", &["BBC Two"]),
+            channel(3, "ITV1.uk", &["ITV1", "ITV"]),
+            channel(4, "ITV1Plus1.uk", &["ITV1 +1"]),
+        ]
+    }
+
+    #[test]
+    fn names_map_to_their_channel() {
+        let p = run(
+            &uk(),
+            &[
+                stream(10, "UK: BBC ONE (HD) (720p)"),
+                stream(11, "UK | BBC Two FHD"),
+                stream(12, "|UK| ITV ᴴᴰ"),
+                stream(13, "UK: ITV 1 +1"),
+                stream(14, "UK: Dave HD"),
+            ],
+        );
+        assert_eq!(pairs(&p), vec![(1, 10), (2, 11), (3, 12), (4, 13)]);
+        assert!(p.unmatched_guide.is_empty());
+        assert!(p.ambiguous.is_empty() && p.low_confidence.is_empty());
+    }
+
+    #[test]
+    fn matching_epg_id_is_certain() {
+        // The name alone would not match; the id does, whatever its case and spaces.
+        let p = run(&uk(), &[with_epg(10, "UK: BBC 1st channel", " bbcone.UK ")]);
+        assert_eq!(pairs(&p), vec![(1, 10)]);
+        assert_eq!(p.mappings[0].confidence, 1.0);
+        // An id that is no guide's falls back to the name.
+        let p = run(&uk(), &[with_epg(10, "UK: BBC Two", "bbc2.tv")]);
+        assert_eq!(pairs(&p), vec![(2, 10)]);
+        assert!(p.mappings[0].confidence < 1.0);
+    }
+
+    #[test]
+    fn parent_epg_id_on_a_timeshift_is_ignored() {
+        let p = run(&uk(), &[with_epg(10, "UK: ITV 1 +1 HD", "ITV1.uk")]);
+        assert_eq!(pairs(&p), vec![(4, 10)]);
+        let guide = [channel(1, "HBOEast.us", &["HBO East", "HBO"])];
+        let p = run(&guide, &[with_epg(10, "US| HBO WEST", "HBOEast.us")]);
+        assert!(p.mappings.is_empty());
+    }
+
+    #[test]
+    fn parent_epg_id_on_a_regional_variant_is_ignored() {
+        let guide = [
+            channel(1, "BBCOne.uk", &["BBC One"]),
+            channel(2, "BBCOneScotland.uk", &["BBC One Scotland"]),
+        ];
+        let streams = [
+            with_epg(10, "UK: BBC ONE SCOTLAND HD", "BBCOne.uk"),
+            with_epg(11, "UK: BBC ONE HD", "BBCOne.uk"),
+            // A name that is no guide channel's keeps its id.
+            with_epg(12, "UK: BBC ONE Yorkshire", "BBCOne.uk"),
+        ];
+        let p = run(&guide, &streams);
+        assert_eq!(pairs(&p), vec![(1, 11), (1, 12), (2, 10)]);
+    }
+
+    #[test]
+    fn numeric_display_names_are_numbers_not_names() {
+        let guide = [
+            channel(1, "WNYW.us", &["FOX 5 New York", "5"]),
+            channel(2, "Channel5.uk", &["Channel 5"]),
+            channel(3, "4seven.uk", &["4seven"]),
+        ];
+        let p = run(
+            &guide,
+            &[stream(10, "UK: 5 HD"), stream(11, "UK: 4SEVEN HD")],
+        );
+        assert_eq!(pairs(&p), vec![(2, 10), (3, 11)]);
+    }
+
+    #[test]
+    fn a_stream_goes_to_one_channel_only() {
+        let guide = [
+            channel(1, "BBCOne.uk", &["BBC One"]),
+            channel(2, "BBCOneScotland.uk", &["BBC One Scotland"]),
+        ];
+        let p = run(
+            &guide,
+            &[stream(10, "UK: BBC One Scotland HD"), stream(11, "BBC One")],
+        );
+        assert_eq!(pairs(&p), vec![(1, 11), (2, 10)]);
+    }
+
+    #[test]
+    fn ambiguity_is_reported_not_taken() {
+        let guide = [
+            channel(1, "ComedyCentral.uk", &["Comedy Central"]),
+            channel(2, "ComedyCentral.us", &["Comedy Central"]),
+        ];
+        let p = run(
+            &guide,
+            &[
+                stream(10, "Comedy Central HD"),
+                stream(11, "UK: Comedy Central HD"),
+            ],
+        );
+        assert_eq!(pairs(&p), vec![(1, 11)]);
+        assert_eq!(p.ambiguous.len(), 1);
+        let a = &p.ambiguous[0];
+        assert_eq!(a.stream_key, 10);
+        assert_eq!(
+            [a.candidates[0].guide_key, a.candidates[1].guide_key],
+            [1, 2]
+        );
+        assert!(a.candidates[0].confidence >= 0.8 && a.candidates[1].confidence >= 0.8);
+        assert_eq!(p.unmatched_guide, vec![2]);
+    }
+
+    #[test]
+    fn low_confidence_is_reported_not_taken() {
+        let guide = [channel(1, "ESPN.us", &["ESPN"])];
+        let p = run(
+            &guide,
+            &[stream(10, "US| ESPN EAST"), stream(11, "US| ESPN WEST")],
+        );
+        assert!(p.mappings.is_empty());
+        assert_eq!(p.low_confidence.len(), 1);
+        assert_eq!(p.low_confidence[0].stream_key, 10);
+        assert_eq!(p.low_confidence[0].best.guide_key, 1);
+        assert_eq!(p.unmatched_guide, vec![1]);
+        // A lower threshold takes it.
+        let options = PlanOptions {
+            min_confidence: 0.7,
+            ..PlanOptions::default()
+        };
+        let p = plan(&guide, &[stream(10, "US| ESPN EAST")], &[], &options);
+        assert_eq!(pairs(&p), vec![(1, 10)]);
+    }
+
+    #[test]
+    fn priorities_follow_tier_then_confidence() {
+        let guide = [channel(1, "BBCOneScotland.uk", &["BBC One Scotland"])];
+        let p = run(
+            &guide,
+            &[
+                stream(10, "UK: BBC One Scotland SD"),
+                stream(11, "UK: BBC One Scot HD"),
+                stream(12, "UK: BBC One Scotland HD"),
+                stream(13, "UK: BBC One Scotland 4K"),
+                stream(14, "UK: BBC One Scotland FHD"),
+            ],
+        );
+        let order: Vec<(i64, u32, bool)> = p
+            .mappings
+            .iter()
+            .map(|m| (m.stream_key, m.priority, m.is_primary))
+            .collect();
+        // 4K, FHD, then the two HD streams: the exact name before the abbreviation; SD last.
+        assert_eq!(
+            order,
+            vec![
+                (13, 0, true),
+                (14, 1, false),
+                (12, 2, false),
+                (11, 3, false),
+                (10, 4, false)
+            ]
+        );
+    }
+
+    #[test]
+    fn manual_mappings_are_respected() {
+        let streams = [
+            stream(10, "UK: BBC One FHD"),
+            stream(11, "UK: BBC One HD"),
+            stream(12, "UK: BBC Two HD"),
+        ];
+        // Stream 10 is manually on BBC One and stream 12 manually on BBC One too.
+        let p = plan(
+            &uk(),
+            &streams,
+            &[(1, 10), (1, 12)],
+            &PlanOptions::default(),
+        );
+        assert_eq!(
+            p.mappings,
+            vec![PlannedMapping {
+                guide_key: 1,
+                stream_key: 11,
+                confidence: p.mappings[0].confidence,
+                priority: 2,
+                is_primary: false,
+            }]
+        );
+        // BBC Two's only stream is manually elsewhere: it has no mapping at all.
+        assert_eq!(p.unmatched_guide, vec![2, 3, 4]);
+    }
+
+    #[test]
+    fn empty_and_odd_input() {
+        let p = run(&[], &[stream(1, "BBC One")]);
+        assert_eq!(p, Plan::default());
+        let p = run(&uk(), &[]);
+        assert_eq!(p.unmatched_guide, vec![1, 2, 3, 4]);
+        let weird = [
+            channel(1, "", &[]),
+            channel(2, "  ", &["", "HD", "UK:"]),
+            channel(2, "BBCOne.uk", &["BBC One"]),
+        ];
+        let options = PlanOptions {
+            min_confidence: f32::NAN,
+            ambiguity_margin: -3.0,
+            report_band: f32::INFINITY,
+        };
+        let streams = [stream(1, ""), stream(2, "+1"), with_epg(3, "BBC One", "")];
+        let p = plan(&weird, &streams, &[(9, 9)], &options);
+        assert_eq!(pairs(&p), vec![(2, 3)]);
+    }
+}

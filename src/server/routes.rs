@@ -1,0 +1,104 @@
+//! What each path serves (SPEC §6). Documents come from the current snapshot; the EPG from the
+//! rendered files on disk; stream paths name a lineup channel.
+
+use std::cell::RefCell;
+use std::path::PathBuf;
+use std::rc::Rc;
+
+use crate::config::ChannelIds;
+use crate::http::{Body, Handler, Method, Request, Response};
+
+use super::snapshot::Snapshot;
+
+pub struct Routes {
+    pub snapshot: Rc<RefCell<Rc<Snapshot>>>,
+    pub data_dir: PathBuf,
+    pub channel_ids: ChannelIds,
+}
+
+const JSON: &str = "application/json";
+const XML: &str = "application/xml; charset=utf-8";
+
+impl Handler for Routes {
+    fn handle(&self, request: &Request) -> Response {
+        let snapshot = self.snapshot.borrow().clone();
+        let path = request.path.as_str();
+        if path == "/lineup.post" {
+            // Plex POSTs `?scan=start` (as HTTP/1.0) while adding the tuner: the scan is always done.
+            return Response::empty(200);
+        }
+        if request.method == Method::Post {
+            return Response::full(405, vec![("Allow", "GET, HEAD".into())], Body::from(""));
+        }
+        let document = |content_type: &str, body: &bytes::Bytes| {
+            Response::full(
+                200,
+                vec![("Content-Type", content_type.to_string())],
+                body.clone(),
+            )
+        };
+        match path {
+            "/discover.json" => document(JSON, &snapshot.discover_json),
+            "/lineup_status.json" => document(JSON, &snapshot.lineup_status_json),
+            "/lineup.json" => document(JSON, &snapshot.lineup_json),
+            "/lineup.xml" => document(XML, &snapshot.lineup_xml),
+            "/device.xml" => document(XML, &snapshot.device_xml),
+            "/playlist.m3u" | "/lineup.m3u" => document("audio/x-mpegurl", &snapshot.playlist_m3u),
+            "/epg.xml" => self.file("epg.xml", XML),
+            "/epg.xml.gz" => self.file("epg.xml.gz", "application/gzip"),
+            _ => match stream_channel(path) {
+                Some(reference) => match snapshot.channel(reference, self.channel_ids) {
+                    // The relay is not in this build yet: a known channel cannot be tuned.
+                    Some(_) => Response::full(
+                        503,
+                        vec![("X-HDHomeRun-Error", "806 Tune Failed".into())],
+                        Body::from(""),
+                    ),
+                    None => Response::empty(404),
+                },
+                None => Response::empty(404),
+            },
+        }
+    }
+}
+
+impl Routes {
+    fn file(&self, name: &str, content_type: &str) -> Response {
+        match std::fs::File::open(self.data_dir.join(name)).and_then(Body::file) {
+            Ok(body) => Response::full(200, vec![("Content-Type", content_type.to_string())], body),
+            Err(_) => Response::empty(404),
+        }
+    }
+}
+
+/// The channel reference of `/stream/{id}`, `/auto/v{number}` or `/tuner{N}/v{number}`.
+pub fn stream_channel(path: &str) -> Option<&str> {
+    if let Some(id) = path.strip_prefix("/stream/") {
+        return (!id.is_empty() && !id.contains('/')).then_some(id);
+    }
+    let rest = path.strip_prefix("/auto/v").or_else(|| {
+        let tuner = path.strip_prefix("/tuner")?;
+        let (index, rest) = tuner.split_once('/')?;
+        index.bytes().all(|b| b.is_ascii_digit()).then_some(())?;
+        rest.strip_prefix('v')
+    })?;
+    (!rest.is_empty() && !rest.contains('/')).then_some(rest)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::stream_channel;
+
+    #[test]
+    fn stream_paths() {
+        assert_eq!(stream_channel("/stream/101"), Some("101"));
+        assert_eq!(stream_channel("/auto/v4.1"), Some("4.1"));
+        assert_eq!(stream_channel("/tuner0/v101"), Some("101"));
+        assert_eq!(stream_channel("/tuner12/v7"), Some("7"));
+        assert_eq!(stream_channel("/tunerx/v7"), None);
+        assert_eq!(stream_channel("/auto/v"), None);
+        assert_eq!(stream_channel("/stream/"), None);
+        assert_eq!(stream_channel("/auto/v1/x"), None);
+        assert_eq!(stream_channel("/lineup.json"), None);
+    }
+}
