@@ -31,8 +31,6 @@ pub enum SourceMsg {
     Headers(AttemptId),
     Data(AttemptId, Aligned),
     Failed(AttemptId, FailReason),
-    /// The attempt's connection is closed and its tuner freed.
-    Ended(AttemptId),
 }
 
 /// The channel's handle on a running attempt.
@@ -83,8 +81,8 @@ pub fn spawn(
         {
             let _ = report.send(SourceMsg::Failed(id, reason));
         }
+        // Only now is the connection gone: the tuner frees its slot (and says so) on drop.
         drop(tuner);
-        let _ = report.send(SourceMsg::Ended(id));
     });
     handle
 }
@@ -115,6 +113,7 @@ async fn run(
     *closer.borrow_mut() = Some(response.closer());
     let _ = report.send(SourceMsg::Headers(id));
     let mut aligner = Aligner::new();
+    let mut delivered = false;
     loop {
         match response.next_chunk().await {
             _ if cancelled.get() => {
@@ -123,6 +122,7 @@ async fn run(
             }
             Ok(Some(chunk)) => {
                 let pushed = aligner.push(chunk, &mut |aligned| {
+                    delivered = true;
                     let _ = report.send(SourceMsg::Data(id, aligned));
                 });
                 if pushed.is_err() {
@@ -130,6 +130,8 @@ async fn run(
                     return Some(FailReason::NotTs);
                 }
             }
+            // A short body that never showed TS (an error page) is not TS; else the stream ended.
+            Ok(None) if aligner.skipped() > 0 && !delivered => return Some(FailReason::NotTs),
             Ok(None) => return Some(FailReason::StreamError),
             Err(e) => {
                 response.close();

@@ -18,6 +18,8 @@ struct Slots {
 #[derive(Debug, Default)]
 pub struct Tuners {
     accounts: RefCell<HashMap<i64, Slots>>,
+    /// Notified whenever a connection is released, so waiting sessions can start at once.
+    pub freed: tokio::sync::Notify,
 }
 
 impl Tuners {
@@ -76,6 +78,7 @@ impl Drop for Tuner {
         if let Some(slots) = self.tuners.accounts.borrow_mut().get_mut(&self.account) {
             slots.open = slots.open.saturating_sub(1);
         }
+        self.tuners.freed.notify_one();
     }
 }
 
@@ -96,7 +99,10 @@ mod tests {
         drop(a);
         assert!(tuners.can_open(1));
         let _c = tuners.try_take(1).unwrap();
-        assert!(tuners.try_take(3).is_none(), "unknown account has no tuners");
+        assert!(
+            tuners.try_take(3).is_none(),
+            "unknown account has no tuners"
+        );
         // Lowering a limit below what is open blocks new ones until enough are freed.
         tuners.set_limits([(1, 1), (2, 1)]);
         drop(b);

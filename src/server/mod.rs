@@ -8,6 +8,7 @@
 //! their own thread with their own store connection.
 
 mod address;
+mod events;
 mod refresh;
 mod routes;
 mod snapshot;
@@ -23,6 +24,7 @@ use tokio::sync::watch;
 use crate::config::Config;
 use crate::hdhr::{self, Device, DeviceId, DiscoverySettings};
 use crate::http::{self, ServerConfig, Shutdown, ShutdownTrigger};
+use crate::relay::Relay;
 use crate::store::{Event, Level, Store};
 
 pub use routes::stream_channel;
@@ -148,11 +150,19 @@ async fn run(
         details: serde_json::json!({ "listen": addresses, "base_url": device.base(), "device_id": device.device_id.to_string() }),
     });
 
+    let http_client = crate::upstream::Client::new(&crate::upstream::ClientOptions {
+        extra_ca_file: config.extra_ca_file().map(Into::into),
+    })
+    .map_err(|e| e.to_string())?;
+    let events = Rc::new(events::EventLog::start(&data_dir)?);
+    let relay = Relay::new(http_client, config.deadlines.clone(), events);
+    relay.set_account_limits(snapshot.account_limits.iter().copied());
     let current = Rc::new(RefCell::new(Rc::new(snapshot)));
     let routes = Rc::new(routes::Routes {
         snapshot: current.clone(),
         data_dir: data_dir.clone(),
         channel_ids: config.epg.channel_ids,
+        relay: relay.clone(),
     });
     let watcher = tokio_uring::spawn(watch_store(
         store,
@@ -160,6 +170,7 @@ async fn run(
         device,
         current,
         device_tx,
+        relay,
         shutdown.clone(),
     ));
     server.run(routes, shutdown).await;
@@ -178,6 +189,7 @@ async fn watch_store(
     device: Device,
     current: Rc<RefCell<Rc<Snapshot>>>,
     device_tx: watch::Sender<Device>,
+    relay: Rc<Relay>,
     shutdown: Shutdown,
 ) {
     let mut seen = store.data_version().ok();
@@ -194,6 +206,7 @@ async fn watch_store(
         match Snapshot::build(&store, &config, device.clone()) {
             Ok(snapshot) => {
                 let _ = device_tx.send(snapshot.device.clone());
+                relay.set_account_limits(snapshot.account_limits.iter().copied());
                 *current.borrow_mut() = Rc::new(snapshot);
             }
             Err(e) => eprintln!("streamforge: keeping the previous lineup: {e}"),

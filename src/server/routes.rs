@@ -7,6 +7,7 @@ use std::rc::Rc;
 
 use crate::config::ChannelIds;
 use crate::http::{Body, Handler, Method, Request, Response};
+use crate::relay::Relay;
 
 use super::snapshot::Snapshot;
 
@@ -14,6 +15,7 @@ pub struct Routes {
     pub snapshot: Rc<RefCell<Rc<Snapshot>>>,
     pub data_dir: PathBuf,
     pub channel_ids: ChannelIds,
+    pub relay: Rc<Relay>,
 }
 
 const JSON: &str = "application/json";
@@ -46,14 +48,27 @@ impl Handler for Routes {
             "/playlist.m3u" | "/lineup.m3u" => document("audio/x-mpegurl", &snapshot.playlist_m3u),
             "/epg.xml" => self.file("epg.xml", XML),
             "/epg.xml.gz" => self.file("epg.xml.gz", "application/gzip"),
+            "/status" => {
+                let status = serde_json::json!({
+                    "sessions": self.relay.status(),
+                    "tuners": { "in_use": self.relay.tuners.in_use(), "total": self.relay.tuners.total() },
+                });
+                Response::full(200, vec![("Content-Type", JSON.into())], status.to_string())
+            }
+            "/metrics" => Response::full(
+                200,
+                vec![("Content-Type", "text/plain; version=0.0.4".into())],
+                self.relay.metrics_text(),
+            ),
             _ => match stream_channel(path) {
                 Some(reference) => match snapshot.channel(reference, self.channel_ids) {
-                    // The relay is not in this build yet: a known channel cannot be tuned.
-                    Some(_) => Response::full(
-                        503,
-                        vec![("X-HDHomeRun-Error", "806 Tune Failed".into())],
+                    // A HEAD proves nothing and must not take a tuner.
+                    Some(_) if request.method == Method::Head => Response::full(
+                        200,
+                        vec![("Content-Type", "video/mp2t".into())],
                         Body::from(""),
                     ),
+                    Some(channel) => self.relay.tune(channel.clone()),
                     None => Response::empty(404),
                 },
                 None => Response::empty(404),

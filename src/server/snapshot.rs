@@ -7,7 +7,9 @@ use bytes::Bytes;
 use crate::config::{ChannelIds, Config};
 use crate::guide::{LineupChannel, lineup};
 use crate::hdhr::{self, Device, GuideNumber, LineupEntry, M3uEntry};
-use crate::store::{Store, StoreError};
+use crate::relay::{ChannelInfo, StreamSource};
+use crate::store::{Account, Mapping, Store, StoreError};
+use crate::xtream::live_url;
 use crate::xtream::quality::Tier;
 
 /// Rendered documents plus the lineup they describe.
@@ -20,6 +22,10 @@ pub struct Snapshot {
     pub device_xml: Bytes,
     pub playlist_m3u: Bytes,
     pub channels: Vec<LineupChannel>,
+    /// What the relay needs to tune each lineup channel, in lineup order.
+    pub tunable: Vec<ChannelInfo>,
+    /// `max_connections` of every enabled account.
+    pub account_limits: Vec<(i64, u32)>,
 }
 
 impl Snapshot {
@@ -30,8 +36,29 @@ impl Snapshot {
         config: &Config,
         mut device: Device,
     ) -> Result<Snapshot, StoreError> {
-        device.tuner_count = tuner_count(store, config)?;
+        let accounts: Vec<Account> = store
+            .accounts()?
+            .into_iter()
+            .filter(|a| a.is_active)
+            .collect();
+        device.tuner_count = match config.device.tuner_count {
+            0 => accounts.iter().map(|a| a.max_connections).sum(),
+            configured => configured,
+        };
         let channels = lineup(store)?;
+        let tunable = channels
+            .iter()
+            .map(|c| ChannelInfo {
+                number: c.channel.number.clone(),
+                name: c.channel.name().to_string(),
+                guide_id: c.channel.channel_id.clone(),
+                sources: c
+                    .streams
+                    .iter()
+                    .filter_map(|m| stream_source(m, &accounts, config))
+                    .collect(),
+            })
+            .collect();
         let base = device.base().to_string();
         let mut entries = Vec::with_capacity(channels.len());
         let mut m3u = Vec::with_capacity(channels.len());
@@ -66,36 +93,42 @@ impl Snapshot {
             playlist_m3u: hdhr::playlist_m3u(&m3u, &format!("{base}/epg.xml")).into(),
             device,
             channels,
+            tunable,
+            account_limits: accounts.iter().map(|a| (a.id, a.max_connections)).collect(),
         })
     }
 
-    /// The lineup channel a stream path names: its number, or with `channel_ids = "source"`
-    /// also its guide id.
-    pub fn channel(&self, reference: &str, ids: ChannelIds) -> Option<&LineupChannel> {
-        self.channels
+    /// The channel a stream path names: its number, or with `channel_ids = "source"` also its
+    /// guide id.
+    pub fn channel(&self, reference: &str, ids: ChannelIds) -> Option<&ChannelInfo> {
+        self.tunable
             .iter()
-            .find(|c| c.channel.number == reference)
+            .find(|c| c.number == reference)
             .or_else(|| {
                 (ids == ChannelIds::Source)
-                    .then(|| {
-                        self.channels
-                            .iter()
-                            .find(|c| c.channel.channel_id == reference)
-                    })
+                    .then(|| self.tunable.iter().find(|c| c.guide_id == reference))
                     .flatten()
             })
     }
 }
 
-/// `device.tuner_count`, or when 0 the sum of the enabled accounts' connections.
-fn tuner_count(store: &Store, config: &Config) -> Result<u32, StoreError> {
-    if config.device.tuner_count > 0 {
-        return Ok(config.device.tuner_count);
-    }
-    Ok(store
-        .accounts()?
-        .iter()
-        .filter(|a| a.is_active)
-        .map(|a| a.max_connections)
-        .sum())
+/// Where the relay fetches a mapped stream: the account's `/live/…` URL and user agent.
+fn stream_source(mapping: &Mapping, accounts: &[Account], config: &Config) -> Option<StreamSource> {
+    let account = accounts.iter().find(|a| a.id == mapping.account_id)?;
+    let url = live_url(
+        &account.server_url,
+        &account.username,
+        account.password.expose(),
+        mapping.stream_id,
+    )
+    .ok()?;
+    Some(StreamSource {
+        stream: mapping.stream_ref(),
+        account_id: account.id,
+        url,
+        user_agent: account
+            .user_agent
+            .clone()
+            .unwrap_or_else(|| config.upstream.user_agent.clone()),
+    })
 }

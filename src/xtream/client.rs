@@ -137,16 +137,6 @@ impl XtreamClient {
         api::parse_live_streams(&body).map_err(|e| self.error(XtreamErrorKind::Reply(e)))
     }
 
-    /// Where a live stream starts: always the panel's `/live/…` URL, never a cached redirect.
-    pub fn live_url(&self, stream_id: i64) -> Result<Url, XtreamError> {
-        self.url(&format!(
-            "{}/live/{}/{}/{stream_id}.ts",
-            self.base,
-            encode(&self.username),
-            encode(&self.password)
-        ))
-    }
-
     /// The panel's full XMLTV guide.
     pub fn xmltv_url(&self) -> Result<Url, XtreamError> {
         self.url(&format!(
@@ -225,6 +215,22 @@ impl XtreamClient {
     }
 }
 
+/// Where a live stream starts: always the panel's `/live/…` URL, never a cached redirect (tokens
+/// are single-use and may be IP-bound).
+pub fn live_url(
+    server_url: &str,
+    username: &str,
+    password: &str,
+    stream_id: i64,
+) -> Result<Url, upstream::UpstreamError> {
+    Url::parse(&format!(
+        "{}/live/{}/{}/{stream_id}.ts",
+        server_url.trim().trim_end_matches('/'),
+        encode(username),
+        encode(password)
+    ))
+}
+
 /// Percent-encodes a query value or path segment: only RFC 3986 unreserved bytes stay as they are.
 fn encode(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
@@ -241,6 +247,13 @@ fn encode(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn live_urls_encode_credentials() {
+        let url = live_url("http://panel:8080/", "me", "p@ss/1", 42).unwrap();
+        assert_eq!(url.path_and_query(), "/live/me/p%40ss%2F1/42.ts");
+        assert_eq!(url.origin(), "http://panel:8080");
+    }
 
     #[test]
     fn encodes_reserved_characters() {

@@ -7,4 +7,4 @@ mod lenient;
 pub mod quality;
 pub mod sync;
 
-pub use client::{XtreamClient, XtreamError, XtreamErrorKind};
+pub use client::{XtreamClient, XtreamError, XtreamErrorKind, live_url};
