@@ -21,8 +21,9 @@ use super::session::Refusal;
 
 /// Slices handed to one writev.
 const MAX_WRITE_BUFS: usize = 64;
-/// A write that makes no progress this long means the viewer is gone or stuck.
-const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+/// A write that makes no progress this long means the viewer stopped reading: it is dropped like
+/// one that fell behind the ring.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Serves one viewer of `channel` on `connection` until either side ends.
 pub async fn watch(
@@ -128,8 +129,9 @@ async fn stream(
         .await;
         match written {
             Ok((Ok(()), returned)) => bufs = returned,
-            // A dropped write leaves its operation in flight: close() shuts the socket so it ends.
-            _ => return,
+            Ok((Err(_), _)) => return,
+            // The abandoned write stays in flight until close() shuts the socket down.
+            Err(_) => return drop_slow(relay, channel, connection),
         }
         add(&relay.metrics.bytes_out, len as u64);
         if first {
@@ -137,6 +139,20 @@ async fn stream(
             first = false;
         }
     }
+}
+
+fn drop_slow(relay: &Relay, channel: &Channel, connection: &Connection) {
+    add(&relay.metrics.dropped_viewers, 1);
+    relay.events.emit(
+        Level::Warn,
+        "viewer",
+        format!(
+            "channel {}: dropped a viewer ({}) that fell too far behind",
+            channel.info.number,
+            connection.peer()
+        ),
+        json!({ "channel": channel.info.number, "peer": connection.peer().to_string() }),
+    );
 }
 
 /// Notices a viewer that hung up while nothing is being written (tuning, a failover gap).
