@@ -15,10 +15,12 @@
 //! - `net`: the thin seam over tokio-uring (runtime start, connect with deadline, socket close).
 //! - `store`: SQLite persistence (schema, migrations, encrypted secrets, events).
 //! - `config`, `time`: the TOML config and data-dir resolution; UTC calendar time.
+//! - `demo`: `streamforge demo`, the appliance against the built-in provider and guide.
 //! - `fake_provider`: a loopback Xtream panel for tests and `streamforge demo`.
 
 pub mod cli;
 pub mod config;
+pub mod demo;
 pub mod fake_provider;
 pub mod guide;
 pub mod hdhr;

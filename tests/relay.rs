@@ -202,6 +202,23 @@ fn a_viewer_gets_exactly_what_the_provider_sent() {
     assert_eq!(sessions["sessions"][0]["channel"], NEWS);
     assert_eq!(sessions["sessions"][0]["stream"], "main:201");
     assert_eq!(sessions["sessions"][0]["state"], "live");
+    let addr = setup.server.addr.to_string();
+    let table = setup
+        .sandbox
+        .run(&["status", "--server", &addr], "")
+        .expect(0);
+    assert!(
+        table.stdout.contains("tuners in use: 1 of 2"),
+        "{}",
+        table.stdout
+    );
+    assert!(table.stdout.contains("main:201"), "{}", table.stdout);
+    let listed = setup
+        .sandbox
+        .run(&["status", "--server", &addr, "--json"], "")
+        .expect(0)
+        .json();
+    assert_eq!(listed[0]["viewers"], 1);
     let metrics = String::from_utf8(http_get(&setup.server.url("/metrics")).2).unwrap();
     assert!(metrics.contains("streamforge_sessions 1"), "{metrics}");
     assert!(
@@ -210,6 +227,15 @@ fn a_viewer_gets_exactly_what_the_provider_sent() {
     );
     drop(viewer);
     assert_eq!(setup.server.stop(), 0);
+    let gone = setup
+        .sandbox
+        .run(&["status", "--server", &addr], "")
+        .expect(1);
+    assert!(
+        gone.stderr.contains("is `streamforge serve` running?"),
+        "{}",
+        gone.stderr
+    );
 }
 
 #[test]
@@ -279,7 +305,10 @@ fn a_slow_viewer_is_dropped_and_never_slows_the_others() {
     );
     // The stuck viewer got a stream from a PAT, then its connection was closed.
     let mut rest = Vec::new();
-    stuck.socket.read_to_end(&mut rest).expect("closed by the server");
+    stuck
+        .socket
+        .read_to_end(&mut rest)
+        .expect("closed by the server");
     assert_ts_from_pat(&rest[..188]);
     assert!(events(&setup.sandbox).iter().any(|e| {
         e["message"]

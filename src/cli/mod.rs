@@ -4,6 +4,7 @@
 
 mod account;
 mod channels;
+mod demo;
 mod epg;
 mod events;
 mod map;
@@ -11,6 +12,7 @@ mod output;
 mod progress;
 mod prompt;
 mod serve;
+mod status;
 mod streams;
 mod sync;
 
@@ -42,6 +44,10 @@ pub struct Cli {
 enum Command {
     /// Run the tuner: HDHomeRun emulation, discovery, M3U and EPG, and the stream relay.
     Serve(serve::ServeArgs),
+    /// Run the whole appliance on loopback against a built-in demo provider and guide.
+    Demo(demo::DemoArgs),
+    /// Ask the running server what it is relaying.
+    Status(status::StatusArgs),
     /// Manage Xtream Codes subscriptions.
     #[command(subcommand)]
     Account(account::AccountCommand),
@@ -72,6 +78,10 @@ pub struct Failure {
 }
 
 impl Failure {
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
     /// Something went wrong while doing the work (exit 1).
     pub fn new(message: impl Into<String>) -> Failure {
         Failure {
@@ -101,6 +111,8 @@ pub type Outcome = Result<(), Failure>;
 pub struct Context {
     pub config: Config,
     pub data_dir: PathBuf,
+    /// Whether the data dir was chosen (flag, environment or config) rather than defaulted.
+    pub data_dir_chosen: bool,
 }
 
 impl Context {
@@ -108,7 +120,11 @@ impl Context {
         let (config, _path) = Config::load(cli.config.as_deref())?;
         let data_dir =
             config::resolve_data_dir(cli.data_dir.as_deref(), &config).map_err(Failure::new)?;
-        Ok(Context { config, data_dir })
+        Ok(Context {
+            data_dir_chosen: cli.data_dir.is_some() || config.data_dir.is_some(),
+            config,
+            data_dir,
+        })
     }
 
     pub fn open_store(&self) -> Result<Store, Failure> {
@@ -149,6 +165,8 @@ fn run(cli: &Cli) -> Outcome {
     let context = Context::load(cli)?;
     match &cli.command {
         Command::Serve(args) => serve::run(&context, args),
+        Command::Demo(args) => demo::run(&context, args),
+        Command::Status(args) => status::run(&context, args),
         Command::Account(command) => account::run(&context, command),
         Command::Sync(args) => sync::run(&context, args),
         Command::Streams(args) => streams::run(&context, args),

@@ -137,13 +137,19 @@ pub struct Server {
 impl Sandbox {
     /// Starts `streamforge serve ARGS` and waits (bounded) until it says it is serving.
     pub fn serve(&self, args: &[&str]) -> Server {
+        self.start_server("serve", args)
+    }
+
+    /// Starts `streamforge COMMAND ARGS` (`serve` or `demo`) and waits (bounded) until it says
+    /// it is serving.
+    pub fn start_server(&self, command: &str, args: &[&str]) -> Server {
         use std::io::BufRead;
         let mut child = Command::new(env!("CARGO_BIN_EXE_streamforge"))
             .arg("--config")
             .arg(self.config_path())
             .arg("--data-dir")
             .arg(self.data_dir())
-            .arg("serve")
+            .arg(command)
             .args(args)
             .env_remove("STREAMFORGE_CONFIG")
             .env_remove("STREAMFORGE_DATA_DIR")
