@@ -21,7 +21,8 @@ mod shutdown;
 mod tests;
 
 pub use conn::Connection;
-pub use request::{Method, Request, Version};
+// The sans-IO head parser is public for the criterion benches.
+pub use request::{Head, Method, Parse, Reject, Request, Version, parse_head};
 pub use response::{Body, Response, TakeOver};
 pub use server::{Server, ServerConfig, serve};
 pub use shutdown::{Shutdown, ShutdownTrigger, fire_on_signals};

@@ -80,7 +80,7 @@ fn keep_alive(version: Version, headers: &[(String, String)]) -> bool {
 
 /// A parsed request head: everything but the body, which follows it in `body_len` bytes.
 #[derive(Debug)]
-pub(crate) struct Head {
+pub struct Head {
     /// `None`: a well-formed request with a method we do not serve (405).
     pub method: Option<Method>,
     pub path: String,
@@ -102,7 +102,7 @@ impl Head {
 
 /// Why a request is refused before the handler sees it; the connection is closed after the answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Reject {
+pub enum Reject {
     /// 400: not HTTP, or framing we cannot trust (conflicting lengths, a bad target).
     Malformed,
     /// 411: a body framed other than by Content-Length (chunked request bodies are not supported).
@@ -125,7 +125,7 @@ impl Reject {
 }
 
 #[derive(Debug)]
-pub(crate) enum Parse {
+pub enum Parse {
     /// The head is not complete yet and may still fit: read more.
     Partial,
     Complete(Head),
@@ -133,7 +133,7 @@ pub(crate) enum Parse {
 }
 
 /// Parses the request head at the start of `buf`, which holds everything read and not yet consumed.
-pub(crate) fn parse_head(buf: &[u8], max_head: usize, max_body: usize) -> Parse {
+pub fn parse_head(buf: &[u8], max_head: usize, max_body: usize) -> Parse {
     let mut slots = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut req = httparse::Request::new(&mut slots);
     let len = match req.parse(buf) {

@@ -1,0 +1,207 @@
+//! Criterion micro-benchmarks of the hot code (SPEC §8): HTTP request parsing, TS alignment and
+//! PAT search, fan-out bookkeeping per buffer, lineup and M3U rendering for 1,000 channels, and
+//! EPG filtering throughput. `cargo bench --bench hot_paths`.
+
+use std::fmt::Write as _;
+use std::hint::black_box;
+
+use bytes::Bytes;
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use streamforge::fake_provider::FakeProvider;
+use streamforge::hdhr::{self, GuideNumber, LineupEntry, M3uEntry};
+use streamforge::http::{Parse, parse_head};
+use streamforge::relay::ring::Ring;
+use streamforge::relay::ts::{Aligned, Aligner};
+use streamforge::xmltv::{self, Limits, LineupChannel, SourceFile};
+
+/// The clip looped to `len` bytes, cut into `chunk`-sized buffers as an upstream read delivers.
+fn upstream_chunks(len: usize, chunk: usize) -> Vec<Bytes> {
+    let clip = FakeProvider::clip();
+    let stream: Vec<u8> = clip.iter().copied().cycle().take(len).collect();
+    stream.chunks(chunk).map(Bytes::copy_from_slice).collect()
+}
+
+fn http_parsing(c: &mut Criterion) {
+    let plex = b"GET /auto/v101?transcode=native HTTP/1.0\r\nHost: 192.168.1.50:5004\r\n\
+User-Agent: PlexMediaServer/1.40.0\r\nAccept: */*\r\nAccept-Encoding: gzip\r\nConnection: close\r\n\r\n";
+    let mut group = c.benchmark_group("http");
+    group.throughput(Throughput::Elements(1));
+    group.bench_function("parse a Plex stream request", |b| {
+        b.iter(|| match parse_head(black_box(plex), 8 * 1024, 64 * 1024) {
+            Parse::Complete(head) => black_box(head.len),
+            _ => panic!("a valid request"),
+        })
+    });
+    group.finish();
+}
+
+fn ts_alignment(c: &mut Criterion) {
+    let mut group = c.benchmark_group("ts");
+    for (name, chunk) in [
+        ("aligned 64 KiB reads", 188 * 348),
+        ("unaligned 64000-byte reads", 64_000),
+    ] {
+        let chunks = upstream_chunks(8 * 1024 * 1024, chunk);
+        let total: usize = chunks.iter().map(Bytes::len).sum();
+        group.throughput(Throughput::Bytes(total as u64));
+        group.bench_function(name, |b| {
+            b.iter(|| {
+                let mut aligner = Aligner::new();
+                let mut pats = 0;
+                for chunk in &chunks {
+                    aligner
+                        .push(chunk.clone(), &mut |aligned: Aligned| {
+                            pats += usize::from(aligned.last_pat.is_some());
+                            black_box(aligned);
+                        })
+                        .expect("TS");
+                }
+                pats
+            })
+        });
+    }
+    group.finish();
+}
+
+fn fanout(c: &mut Criterion) {
+    let mut aligner = Aligner::new();
+    let mut pieces = Vec::new();
+    for chunk in upstream_chunks(4 * 1024 * 1024, 188 * 348) {
+        aligner
+            .push(chunk, &mut |a: Aligned| pieces.push((a.data, a.last_pat)))
+            .expect("TS");
+    }
+    let mut group = c.benchmark_group("fanout");
+    for viewers in [1usize, 5, 50] {
+        group.throughput(Throughput::Elements(pieces.len() as u64));
+        group.bench_function(format!("push + {viewers} viewers read, per buffer"), |b| {
+            b.iter(|| {
+                let mut ring = Ring::new(3 * 1024 * 1024);
+                ring.push(Aligned {
+                    data: pieces[0].0.clone(),
+                    last_pat: Some(0),
+                });
+                let start = ring.start().expect("a PAT");
+                let mut positions = vec![start; viewers];
+                let mut out = Vec::with_capacity(64);
+                for (data, last_pat) in &pieces {
+                    ring.push(Aligned {
+                        data: data.clone(),
+                        last_pat: *last_pat,
+                    });
+                    for position in &mut positions {
+                        out.clear();
+                        *position = ring.read(*position, &mut out, 64).expect("keeps up");
+                    }
+                }
+                black_box(out.len())
+            })
+        });
+    }
+    group.finish();
+}
+
+fn lineup_rendering(c: &mut Criterion) {
+    let numbers: Vec<GuideNumber> = (0..1000)
+        .map(|n| (1000 + n).to_string().parse().expect("number"))
+        .collect();
+    let lineup: Vec<LineupEntry> = numbers
+        .iter()
+        .map(|number| LineupEntry {
+            number: number.clone(),
+            name: format!("Channel {number} HD & More"),
+            url: format!("http://192.168.1.50:5004/auto/v{number}"),
+            hd: true,
+            favorite: false,
+        })
+        .collect();
+    let m3u: Vec<M3uEntry> = numbers
+        .iter()
+        .map(|number| M3uEntry {
+            tvg_id: number.to_string(),
+            tvg_chno: number.clone(),
+            tvg_name: format!("Channel {number}"),
+            tvg_logo: format!("http://logos.example.net/{number}.png"),
+            group_title: "UK| GENERAL".into(),
+            url: format!("http://192.168.1.50:5004/stream/{number}"),
+        })
+        .collect();
+    let mut group = c.benchmark_group("lineup, 1000 channels");
+    group.bench_function("lineup.json", |b| {
+        b.iter(|| hdhr::lineup_json(black_box(&lineup)))
+    });
+    group.bench_function("lineup.xml", |b| {
+        b.iter(|| hdhr::lineup_xml(black_box(&lineup)))
+    });
+    group.bench_function("playlist.m3u", |b| {
+        b.iter(|| hdhr::playlist_m3u(black_box(&m3u), "http://192.168.1.50:5004/epg.xml"))
+    });
+    group.finish();
+}
+
+/// A guide of `channels` channels with a day of half-hour programmes each.
+fn guide(channels: usize) -> String {
+    let mut xml = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<tv>\n");
+    for c in 0..channels {
+        let _ = writeln!(
+            xml,
+            "<channel id=\"ch{c}.example\"><display-name>Channel {c}</display-name></channel>"
+        );
+    }
+    for c in 0..channels {
+        for slot in 0..48 {
+            let (hour, minute) = (slot / 2, (slot % 2) * 30);
+            let _ = writeln!(
+                xml,
+                "<programme start=\"20261121{hour:02}{minute:02}00 +0000\" stop=\"20261121{hour:02}{:02}00 +0000\" channel=\"ch{c}.example\">\
+<title lang=\"en\">Show {slot} &amp; friends</title><desc lang=\"en\">An episode of a long running series on channel {c}, with a description of a realistic length.</desc>\
+<category lang=\"en\">Drama</category><episode-num system=\"xmltv_ns\">1.{slot}.</episode-num></programme>",
+                minute + 29
+            );
+        }
+    }
+    xml.push_str("</tv>\n");
+    xml
+}
+
+fn epg_filtering(c: &mut Criterion) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let source = dir.path().join("guide.xml");
+    let text = guide(400);
+    std::fs::write(&source, &text).expect("write guide");
+    // A lineup of a quarter of the guide's channels, as a typical installation maps.
+    let lineup: Vec<LineupChannel> = (0..100)
+        .map(|c| LineupChannel {
+            source_id: 1,
+            source_channel_id: format!("ch{}.example", c * 4),
+            output_id: (1000 + c).to_string(),
+            number: (1000 + c).to_string(),
+            name: format!("Channel {c}"),
+            icon: None,
+        })
+        .collect();
+    let sources = [SourceFile {
+        source_id: 1,
+        path: source,
+        shift_seconds: 3600,
+    }];
+    let out = dir.path().join("out");
+    std::fs::create_dir(&out).expect("out dir");
+    let mut group = c.benchmark_group("epg");
+    group.sample_size(10);
+    group.throughput(Throughput::Bytes(text.len() as u64));
+    group.bench_function("filter and render 100 of 400 channels", |b| {
+        b.iter(|| xmltv::render(&lineup, &sources, &out, &Limits::default()).expect("render"))
+    });
+    group.finish();
+}
+
+criterion_group!(
+    benches,
+    http_parsing,
+    ts_alignment,
+    fanout,
+    lineup_rendering,
+    epg_filtering
+);
+criterion_main!(benches);
