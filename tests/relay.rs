@@ -462,6 +462,8 @@ fn a_viewer_survives_a_dropped_source_and_returns_to_the_primary() {
         )
     });
     assert_eq!(viewer.read(188)[0], 0x47, "still streaming on the primary");
+    // The return went through `/live/…` again: redirect tokens are single-use, never reused.
+    assert!(setup.provider.stream_requests(101) >= 2);
     assert!(setup.provider.peak_connections("alice") <= 2);
     let failover = events(&setup.sandbox)
         .into_iter()
