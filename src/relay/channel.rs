@@ -10,7 +10,6 @@ use std::time::{Instant, SystemTime};
 
 use serde_json::json;
 use tokio::sync::Notify;
-use tokio::sync::mpsc::{UnboundedReceiver, unbounded_channel};
 
 use crate::store::Level;
 
@@ -50,8 +49,10 @@ pub struct Channel {
     /// The attempt whose packets feed the ring.
     output: Cell<Option<AttemptId>>,
     attempts: RefCell<HashMap<AttemptId, AttemptHandle>>,
-    report: tokio::sync::mpsc::UnboundedSender<SourceMsg>,
-    /// Wakes the driver when an input changed the next deadline.
+    /// The deadline the driver sleeps until; it is woken only when an input brings the next
+    /// deadline earlier (a later one just costs one idle tick), so the per-chunk path touches no
+    /// timer.
+    armed: Cell<Option<Instant>>,
     rescheduled: Notify,
     /// Inputs produced while carrying out actions, fed after them.
     queued: RefCell<VecDeque<Input>>,
@@ -76,7 +77,6 @@ impl Channel {
         let now = Instant::now();
         let (session, actions) =
             Session::start(candidates, relay.deadlines.clone(), now, &*relay.tuners);
-        let (report, inbox) = unbounded_channel();
         let channel = Rc::new(Channel {
             info,
             relay: Rc::downgrade(relay),
@@ -86,7 +86,7 @@ impl Channel {
             viewing: Cell::new(Viewing::Waiting),
             output: Cell::new(None),
             attempts: RefCell::new(HashMap::new()),
-            report,
+            armed: Cell::new(None),
             rescheduled: Notify::new(),
             queued: RefCell::new(VecDeque::new()),
             started_at: SystemTime::now(),
@@ -97,7 +97,7 @@ impl Channel {
         });
         channel.apply(actions);
         channel.drain_queue();
-        tokio_uring::spawn(drive(channel.clone(), inbox));
+        tokio_uring::spawn(drive(channel.clone()));
         channel
     }
 
@@ -139,7 +139,16 @@ impl Channel {
     pub fn input(self: &Rc<Self>, input: Input) {
         self.queued.borrow_mut().push_back(input);
         self.drain_queue();
-        self.rescheduled.notify_one();
+        let next = self.session.borrow().next_deadline();
+        let sooner = match (next, self.armed.get()) {
+            (Some(next), Some(armed)) => next < armed,
+            (next, armed) => {
+                next.is_some() != armed.is_some() || self.session.borrow().is_finished()
+            }
+        };
+        if sooner {
+            self.rescheduled.notify_one();
+        }
     }
 
     fn drain_queue(self: &Rc<Self>) {
@@ -168,13 +177,19 @@ impl Channel {
                     let source = &self.info.sources[candidate];
                     match relay.tuners.try_take(source.account_id) {
                         Some(tuner) => {
+                            let channel = Rc::downgrade(self);
+                            let report: source::Report = Rc::new(move |message| {
+                                if let Some(channel) = channel.upgrade() {
+                                    channel.on_message(message);
+                                }
+                            });
                             let handle = source::spawn(
                                 attempt,
                                 source,
                                 &relay.http,
                                 relay.deadlines.connect,
                                 tuner,
-                                self.report.clone(),
+                                report,
                             );
                             self.attempts.borrow_mut().insert(attempt, handle);
                         }
@@ -358,14 +373,12 @@ impl Channel {
     }
 }
 
-/// The channel's clock and mailbox: ticks the machine at its deadlines and feeds it the
-/// attempts' reports, until the session is over.
-async fn drive(channel: Rc<Channel>, mut inbox: UnboundedReceiver<SourceMsg>) {
-    loop {
-        if channel.session.borrow().is_finished() {
-            break;
-        }
+/// The channel's clock: ticks the machine at its deadlines until the session is over. The
+/// attempts feed the channel directly from their own tasks.
+async fn drive(channel: Rc<Channel>) {
+    while !channel.session.borrow().is_finished() {
         let deadline = channel.session.borrow().next_deadline();
+        channel.armed.set(deadline);
         let sleep = async {
             match deadline {
                 Some(at) => tokio::time::sleep_until(at.into()).await,
@@ -373,10 +386,6 @@ async fn drive(channel: Rc<Channel>, mut inbox: UnboundedReceiver<SourceMsg>) {
             }
         };
         tokio::select! {
-            message = inbox.recv() => match message {
-                Some(message) => channel.on_message(message),
-                None => break,
-            },
             _ = sleep => channel.input(Input::Tick),
             _ = channel.rescheduled.notified() => {}
         }

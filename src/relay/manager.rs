@@ -29,8 +29,9 @@ pub trait EventSink {
     );
 }
 
-/// A channel's fan-out buffer: about a second at 20 Mbit/s, and every viewer's backlog bound.
-pub const RING_BYTES: usize = 3 * 1024 * 1024;
+/// A channel's fan-out buffer, and every viewer's backlog bound beyond its socket buffer: about
+/// 0.4 s at 20 Mbit/s, 2 s at 4 Mbit/s. Ten channels of it must fit the 32 MB budget.
+pub const RING_BYTES: usize = 1024 * 1024;
 
 pub struct Relay {
     pub http: upstream::Client,

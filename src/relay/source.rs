@@ -7,8 +7,6 @@ use std::cell::RefCell;
 use std::rc::Rc;
 use std::time::Duration;
 
-use tokio::sync::mpsc::UnboundedSender;
-
 use crate::upstream::{self, Closer, ErrorKind, RequestOptions, Url};
 
 use super::session::{AttemptId, FailReason};
@@ -25,6 +23,10 @@ pub struct StreamSource {
     pub url: Url,
     pub user_agent: String,
 }
+
+/// What an attempt reports to its channel, called in the attempt's task as it happens (no
+/// queue in between: one task hop less per chunk on the hot path).
+pub type Report = Rc<dyn Fn(SourceMsg)>;
 
 /// What an attempt reports to its channel.
 pub enum SourceMsg {
@@ -57,7 +59,7 @@ pub fn spawn(
     http: &upstream::Client,
     head_timeout: Duration,
     tuner: Tuner,
-    report: UnboundedSender<SourceMsg>,
+    report: Report,
 ) -> AttemptHandle {
     let closer = Rc::new(RefCell::new(None));
     let cancelled = Rc::new(std::cell::Cell::new(false));
@@ -79,7 +81,7 @@ pub fn spawn(
         if let Some(reason) = failure
             && !cancelled.get()
         {
-            let _ = report.send(SourceMsg::Failed(id, reason));
+            report(SourceMsg::Failed(id, reason));
         }
         // Only now is the connection gone: the tuner frees its slot (and says so) on drop.
         drop(tuner);
@@ -95,7 +97,7 @@ async fn run(
     options: &RequestOptions,
     closer: &RefCell<Option<Closer>>,
     cancelled: &std::cell::Cell<bool>,
-    report: &UnboundedSender<SourceMsg>,
+    report: &Report,
 ) -> Option<FailReason> {
     let mut response = match http.get(url, options).await {
         Ok(response) => response,
@@ -111,7 +113,7 @@ async fn run(
         return Some(FailReason::HttpError(status));
     }
     *closer.borrow_mut() = Some(response.closer());
-    let _ = report.send(SourceMsg::Headers(id));
+    report(SourceMsg::Headers(id));
     let mut aligner = Aligner::new();
     let mut delivered = false;
     loop {
@@ -123,7 +125,7 @@ async fn run(
             Ok(Some(chunk)) => {
                 let pushed = aligner.push(chunk, &mut |aligned| {
                     delivered = true;
-                    let _ = report.send(SourceMsg::Data(id, aligned));
+                    report(SourceMsg::Data(id, aligned));
                 });
                 if pushed.is_err() {
                     response.close();
