@@ -91,6 +91,9 @@ struct Args {
     /// The budgets file.
     #[arg(long, default_value = "config/budgets.toml")]
     budgets: PathBuf,
+    /// The `streamforge` binary under test (default: the one cargo built with this harness).
+    #[arg(long, env = "STREAMFORGE_BENCH_BIN", default_value = env!("CARGO_BIN_EXE_streamforge"))]
+    binary: PathBuf,
     /// Passed by `cargo bench`; ignored.
     #[arg(long, hide = true)]
     bench: bool,
@@ -131,6 +134,7 @@ fn base(scenario: &str, channels: usize, viewers: usize, mbps: f64, duration_s: 
         upgrade_interval_s: 2.0,
         stall_s: None,
         stagger_ms: 20,
+        binary: PathBuf::new(),
     }
 }
 
@@ -254,6 +258,7 @@ fn plan(args: &Args) -> Result<Vec<Plan>, String> {
         if let Some(d) = args.duration {
             spec.duration_s = d;
         }
+        spec.binary = args.binary.clone();
         if spec.fault.is_some() && spec.every_s < 2.0 {
             return Err(
                 "--every must be at least 2 s (viewers join before the first fault)".into(),

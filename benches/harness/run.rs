@@ -53,6 +53,8 @@ pub struct RunSpec {
     pub stall_s: Option<f64>,
     /// Pause between the cold tunes of successive channels.
     pub stagger_ms: u64,
+    /// The `streamforge` binary under test.
+    pub binary: std::path::PathBuf,
 }
 
 impl RunSpec {
@@ -106,8 +108,11 @@ pub struct Cpu {
 pub struct Memory {
     /// Peak resident set (VmHWM; nginx: summed over master and workers), MB.
     pub peak_rss_mb: f64,
-    /// Resident set at the end of the window (VmRSS), MB.
+    /// Resident set at the end of the window (VmRSS), MB, and its anonymous (heap) and
+    /// file-backed (binary, libraries) parts.
     pub end_rss_mb: f64,
+    pub end_anon_mb: f64,
+    pub end_file_mb: f64,
 }
 
 #[derive(Clone, Debug, Default, Serialize)]
@@ -252,7 +257,7 @@ fn run_inner(spec: &RunSpec) -> Result<RunResult, String> {
             setup::prepare_data_dir(&data_dir, &provider, &channels)?;
             let config = tmp.path().join("streamforge.toml");
             std::fs::write(&config, spec.config()).map_err(|e| e.to_string())?;
-            setup::start_streamforge(&config, &data_dir)?
+            setup::start_streamforge(&spec.binary, &config, &data_dir)?
         }
         Target::Nginx => setup::start_nginx(&tmp.path().join("nginx"), provider.http_addr())?,
     };
@@ -322,6 +327,8 @@ fn run_inner(spec: &RunSpec) -> Result<RunResult, String> {
     let memory = Memory {
         peak_rss_mb: kb("VmHWM") as f64 / 1024.0,
         end_rss_mb: kb("VmRSS") as f64 / 1024.0,
+        end_anon_mb: kb("RssAnon") as f64 / 1024.0,
+        end_file_mb: kb("RssFile") as f64 / 1024.0,
     };
 
     // Faults: stop arming new ones, and let the armed connections fail and be recovered.

@@ -269,8 +269,12 @@ impl Drop for Child {
 }
 
 /// `streamforge serve` on a prepared data dir, listening on an OS-picked loopback port.
-pub fn start_streamforge(config: &Path, data_dir: &Path) -> Result<(Child, SocketAddr), String> {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_streamforge"));
+pub fn start_streamforge(
+    binary: &Path,
+    config: &Path,
+    data_dir: &Path,
+) -> Result<(Child, SocketAddr), String> {
+    let mut command = Command::new(binary);
     command
         .arg("--config")
         .arg(config)
