@@ -117,6 +117,7 @@ struct StaticFile {
 #[derive(Default)]
 struct Stats {
     stream_requests: HashMap<u64, u32>,
+    faults_struck: HashMap<u64, u32>,
     last_user_agent: Option<String>,
 }
 
@@ -312,6 +313,16 @@ impl FakeProvider {
     pub fn stream_requests(&self, stream_id: u64) -> u32 {
         lock(&self.shared.stats)
             .stream_requests
+            .get(&stream_id)
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// How many bodies of this stream a `DropAfter` or `StallAfter` fault cut short so far (counted
+    /// when the fault strikes): the benchmark harness's count of injected mid-stream failures.
+    pub fn faults_struck(&self, stream_id: u64) -> u32 {
+        lock(&self.shared.stats)
+            .faults_struck
             .get(&stream_id)
             .copied()
             .unwrap_or(0)

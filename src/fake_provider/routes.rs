@@ -256,6 +256,12 @@ fn serve_stream(
         return;
     }
     let ended = stream::pump(&mut conn, source, shared.bitrate_bps, stream.framing, limit);
+    if ended == Ended::LimitReached {
+        *lock(&shared.stats)
+            .faults_struck
+            .entry(stream.stream_id)
+            .or_default() += 1;
+    }
     if stall && ended == Ended::LimitReached {
         stream::wait_for_client(&mut conn, None);
     }
