@@ -119,6 +119,31 @@ fn connect_blocking(
     Err(last.unwrap_or(ConnectError::Timeout))
 }
 
+/// Asks the kernel to complete reads on `stream` only once `bytes` are buffered (or at EOF or an
+/// error): fewer, larger reads and wake-ups for a stream that is delivering steadily. Not for
+/// a connection still waiting for its first bytes, which it would delay.
+pub fn set_receive_low_water(stream: &TcpStream, bytes: usize) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let value = nix::libc::c_int::try_from(bytes).unwrap_or(nix::libc::c_int::MAX);
+    let size = std::mem::size_of::<nix::libc::c_int>() as nix::libc::socklen_t;
+    // SAFETY: a valid fd owned by `stream`, and a pointer to a c_int of the size passed. nix
+    // has no wrapper for SO_RCVLOWAT.
+    let result = unsafe {
+        nix::libc::setsockopt(
+            stream.as_raw_fd(),
+            nix::libc::SOL_SOCKET,
+            nix::libc::SO_RCVLOWAT,
+            (&value as *const nix::libc::c_int).cast(),
+            size,
+        )
+    };
+    if result == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
 /// Shuts a socket down in both directions so that any read or write still in flight on it
 /// completes, and the peer sees FIN. Call before dropping a stream that may have an operation in
 /// flight (RUNTIME-NOTES pitfall 2). Errors (already closed, not connected) are irrelevant here.

@@ -159,10 +159,14 @@ impl Channel {
             let Some(input) = self.queued.borrow_mut().pop_front() else {
                 return;
             };
-            let actions = self
-                .session
-                .borrow_mut()
-                .handle(input, Instant::now(), &*relay.tuners);
+            let (actions, failures) = {
+                let mut session = self.session.borrow_mut();
+                let actions = session.handle(input, Instant::now(), &*relay.tuners);
+                (actions, session.take_failures())
+            };
+            for reason in failures {
+                relay.metrics.upstream_error(&reason.to_string());
+            }
             self.apply(actions);
         }
     }
@@ -248,10 +252,7 @@ impl Channel {
                     self.wakeup.wake();
                 }
             }
-            SourceMsg::Failed(attempt, reason) => {
-                relay.metrics.upstream_error(&reason.to_string());
-                self.input(Input::Failed(attempt, reason));
-            }
+            SourceMsg::Failed(attempt, reason) => self.input(Input::Failed(attempt, reason)),
         }
     }
 

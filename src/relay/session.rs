@@ -215,6 +215,8 @@ pub struct Session {
     viewers: usize,
     linger_until: Option<Instant>,
     last_failure: Option<FailReason>,
+    /// Every attempt failure since the relay last asked, timeouts included (for metrics).
+    failures: Vec<FailReason>,
     next_attempt: AttemptId,
 }
 
@@ -241,6 +243,7 @@ impl Session {
             viewers: 1,
             linger_until: None,
             last_failure: None,
+            failures: Vec::new(),
             next_attempt: 1,
         };
         let mut actions = Vec::new();
@@ -267,6 +270,12 @@ impl Session {
 
     pub fn is_finished(&self) -> bool {
         matches!(self.phase, Phase::Ended)
+    }
+
+    /// The attempt failures since the last call, including those the session detected itself
+    /// (timeouts, stalls).
+    pub fn take_failures(&mut self) -> Vec<FailReason> {
+        std::mem::take(&mut self.failures)
     }
 
     /// When the relay must deliver the next [`Input::Tick`], if ever.
@@ -417,6 +426,13 @@ impl Session {
         capacity: &dyn Capacity,
         actions: &mut Vec<Action>,
     ) {
+        let known = [self.active, self.pending, self.probe]
+            .iter()
+            .flatten()
+            .any(|a| a.id == id);
+        if known {
+            self.failures.push(reason);
+        }
         if let Some(probe) = self.probe.filter(|a| a.id == id) {
             self.probe = None;
             actions.push(Action::Close(id));

@@ -116,6 +116,7 @@ async fn run(
     report(SourceMsg::Headers(id));
     let mut aligner = Aligner::new();
     let mut delivered = false;
+    let mut batching = Batching::new();
     loop {
         match response.next_chunk().await {
             _ if cancelled.get() => {
@@ -123,6 +124,10 @@ async fn run(
                 return None;
             }
             Ok(Some(chunk)) => {
+                if let Some(low_water) = batching.observe(chunk.len()) {
+                    // Best effort: without it the stream works, with more wake-ups.
+                    let _ = response.set_receive_low_water(low_water);
+                }
                 let pushed = aligner.push(chunk, &mut |aligned| {
                     delivered = true;
                     report(SourceMsg::Data(id, aligned));
@@ -140,6 +145,49 @@ async fn run(
                 return Some(reason_of(&e));
             }
         }
+    }
+}
+
+/// Once a source has delivered steadily for a while, reads wait for about [`BATCH`] of its data
+/// instead of completing every few kilobytes: the relay's cost is per read, write and wake-up,
+/// not per byte. Off while tuning, so the first bytes (and a splice) are never delayed.
+struct Batching {
+    started: Option<std::time::Instant>,
+    bytes: usize,
+    set: bool,
+}
+
+/// How much of the stream a read may gather: far below the stall timeout and any player's buffer.
+const BATCH: Duration = Duration::from_millis(60);
+/// Measure the rate over this long before batching.
+const WARM_UP: Duration = Duration::from_secs(1);
+const MIN_LOW_WATER: usize = 8 * 1024;
+const MAX_LOW_WATER: usize = 192 * 1024;
+
+impl Batching {
+    fn new() -> Batching {
+        Batching {
+            started: None,
+            bytes: 0,
+            set: false,
+        }
+    }
+
+    /// Counts a chunk; returns the low-water mark to set, once.
+    fn observe(&mut self, len: usize) -> Option<usize> {
+        if self.set {
+            return None;
+        }
+        let started = *self.started.get_or_insert_with(std::time::Instant::now);
+        self.bytes += len;
+        let elapsed = started.elapsed();
+        if elapsed < WARM_UP {
+            return None;
+        }
+        self.set = true;
+        let per_second = self.bytes as f64 / elapsed.as_secs_f64();
+        let batch = (per_second * BATCH.as_secs_f64()) as usize;
+        Some(batch.clamp(MIN_LOW_WATER, MAX_LOW_WATER))
     }
 }
 

@@ -93,6 +93,11 @@ impl Conn {
         Ok(conn)
     }
 
+    /// See [`crate::net::set_receive_low_water`].
+    pub(crate) fn set_receive_low_water(&self, bytes: usize) -> std::io::Result<()> {
+        crate::net::set_receive_low_water(&self.socket.stream, bytes)
+    }
+
     /// Sends the request: at once on plain TCP; with TLS, queued until the handshake allows
     /// (the first `fill` drives both).
     pub(crate) async fn send_request(&mut self, request: Vec<u8>) -> Result<(), UpstreamError> {

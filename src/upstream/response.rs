@@ -183,6 +183,12 @@ impl Response {
     }
 
     /// A handle that can shut this response's socket down from another task.
+    /// Lets reads complete only once `bytes` are buffered (see
+    /// [`crate::net::set_receive_low_water`]); for a body that is already flowing steadily.
+    pub fn set_receive_low_water(&self, bytes: usize) -> std::io::Result<()> {
+        self.conn.set_receive_low_water(bytes)
+    }
+
     pub fn closer(&self) -> Closer {
         self.conn.closer()
     }
