@@ -283,26 +283,32 @@ fn the_tuner_limit_is_never_exceeded_and_a_refusal_is_805() {
 
 #[test]
 fn a_slow_viewer_is_dropped_and_never_slows_the_others() {
-    // 40 Mbit/s: the stuck viewer's socket buffer and the 3 MB ring fill within seconds.
+    // 40 Mbit/s: the stuck viewer's socket buffer and the 1 MiB ring fill within seconds.
     let setup = appliance(2, 40_000_000, RedirectStyle::Absolute, "", false);
     let mut stuck = Viewer::tune(&setup.server, NEWS);
     let mut fast = Viewer::tune(&setup.server, NEWS);
-    let started = Instant::now();
-    let mut received = 0;
-    while started.elapsed() < Duration::from_secs(6) {
-        received += fast.read(500_000).len();
-    }
-    let rate = received as f64 * 8.0 / started.elapsed().as_secs_f64();
-    assert!(rate > 30e6, "the fast viewer kept pace: {rate:.0} bit/s");
+    // The fast viewer reads on while the stuck one is dropped: every byte it gets is the
+    // provider's stream without a gap, so it was never held back nor lagged itself.
+    let mut received = Vec::new();
     wait_until(
         "the stuck viewer to be dropped",
-        Duration::from_secs(20),
+        Duration::from_secs(30),
         || {
+            received.extend(fast.read(500_000));
             String::from_utf8(http_get(&setup.server.url("/metrics")).2)
                 .unwrap()
                 .contains("streamforge_dropped_viewers_total 1")
         },
     );
+    received.extend(fast.read(2_000_000));
+    assert_ts_from_pat(&received);
+    assert_piece_of_looped_clip(&received);
+    let metrics = String::from_utf8(http_get(&setup.server.url("/metrics")).2).unwrap();
+    assert!(
+        metrics.contains("streamforge_dropped_viewers_total 1"),
+        "only the stuck viewer: {metrics}"
+    );
+    assert_eq!(status(&setup.server)["sessions"][0]["viewers"], 1);
     // The stuck viewer got a stream from a PAT, then its connection was closed.
     let mut rest = Vec::new();
     stuck
