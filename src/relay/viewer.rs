@@ -91,20 +91,7 @@ async fn stream(
             .read(position, &mut bufs, MAX_WRITE_BUFS)
         {
             Ok(next) => position = next,
-            Err(Lagged) => {
-                add(&relay.metrics.dropped_viewers, 1);
-                relay.events.emit(
-                    Level::Warn,
-                    "viewer",
-                    format!(
-                        "channel {}: dropped a viewer ({}) that fell too far behind",
-                        channel.info.number,
-                        connection.peer()
-                    ),
-                    json!({ "channel": channel.info.number, "peer": connection.peer().to_string() }),
-                );
-                return;
-            }
+            Err(Lagged) => return drop_slow(relay, channel, connection),
         }
         if bufs.is_empty() {
             let at = position;
