@@ -49,7 +49,7 @@ pub fn parse_rfc3339(text: &str) -> Option<SystemTime> {
 }
 
 /// Days since 1970-01-01 of a proleptic Gregorian date: the inverse of `civil_from_days`.
-fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
+pub fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
     let year = if month <= 2 { year - 1 } else { year };
     let era = year.div_euclid(400);
     let year_of_era = year.rem_euclid(400);
@@ -107,7 +107,7 @@ fn unix_seconds(t: SystemTime) -> i64 {
 ///
 /// Howard Hinnant's `civil_from_days`: shifting the year to start on 1 March puts the leap day
 /// last, so month lengths follow a fixed pattern and 400-year eras repeat exactly.
-fn civil_from_days(days: i64) -> (i64, i64, i64) {
+pub fn civil_from_days(days: i64) -> (i64, i64, i64) {
     let z = days + 719_468; // days since 0000-03-01
     let era = z.div_euclid(146_097);
     let day_of_era = z.rem_euclid(146_097); // [0, 146096]
