@@ -12,7 +12,7 @@ use crate::config::Config;
 use crate::fake_provider::{DEMO_PRIMARY_STREAM, FakeProvider, Fault, ProviderOptions};
 use crate::guide::sources::{self, RefreshSettings};
 use crate::server::{ServeOptions, serve};
-use crate::store::{NewAccount, NewSource, SourceKind, Store};
+use crate::store::{Account, NewAccount, NewSource, Source, SourceKind, Store};
 use crate::time::Civil;
 use crate::upstream;
 use crate::xtream::sync::{SyncSettings, sync_account};
@@ -94,28 +94,7 @@ fn prepare_and_serve(
             })
             .map_err(|e| e.to_string())?,
     };
-    let http =
-        upstream::Client::new(&upstream::ClientOptions::default()).map_err(|e| e.to_string())?;
-    crate::net::run(async {
-        let settings = SyncSettings {
-            default_user_agent: &config.upstream.user_agent,
-            api_timeout: config.upstream.api_timeout,
-        };
-        sync_account(&http, &store, &account, &settings, &mut |_| {})
-            .await
-            .map_err(|e| e.to_string())?;
-        let settings = RefreshSettings {
-            user_agent: &config.upstream.user_agent,
-            api_timeout: config.upstream.api_timeout,
-            first_channel_number: config.epg.first_channel_number,
-            limits: Default::default(),
-        };
-        sources::refresh(&http, &store, data_dir, &source, &settings)
-            .await
-            .map_err(|e| e.to_string())
-    })
-    .map_err(|e| e.to_string())??;
-    crate::guide::automap::auto_map(&store, 0.8, false).map_err(|e| e.to_string())?;
+    load(config, &store, data_dir, &account, &source)?;
     drop(store);
 
     let base = format!("http://{listen}");
@@ -140,6 +119,41 @@ fn prepare_and_serve(
             discovery: false,
         },
     )
+}
+
+/// Loads an appliance's data in-process: syncs `account`, ingests the guide `source`, and
+/// auto-maps. `streamforge demo` and the benchmark harness prepare their data dirs with it.
+pub fn load(
+    config: &Config,
+    store: &Store,
+    data_dir: &Path,
+    account: &Account,
+    source: &Source,
+) -> Result<(), String> {
+    let http =
+        upstream::Client::new(&upstream::ClientOptions::default()).map_err(|e| e.to_string())?;
+    crate::net::run(async {
+        let settings = SyncSettings {
+            default_user_agent: &config.upstream.user_agent,
+            api_timeout: config.upstream.api_timeout,
+        };
+        sync_account(&http, store, account, &settings, &mut |_| {})
+            .await
+            .map_err(|e| format!("sync: {e}"))?;
+        let settings = RefreshSettings {
+            user_agent: &config.upstream.user_agent,
+            api_timeout: config.upstream.api_timeout,
+            first_channel_number: config.epg.first_channel_number,
+            limits: Default::default(),
+        };
+        sources::refresh(&http, store, data_dir, source, &settings)
+            .await
+            .map(|_| ())
+            .map_err(|e| format!("guide refresh: {e}"))
+    })
+    .map_err(|e| e.to_string())??;
+    crate::guide::automap::auto_map(store, 0.8, false).map_err(|e| e.to_string())?;
+    Ok(())
 }
 
 /// A guide for the demo channels: half-hour programmes from two hours ago to a day ahead.

@@ -16,10 +16,7 @@ use streamforge::config::Config;
 use streamforge::fake_provider::{
     FakeAccount, FakeCategory, FakeProvider, FakeStream, ProviderOptions, RedirectStyle,
 };
-use streamforge::guide::sources::{self, RefreshSettings};
 use streamforge::store::{NewAccount, NewSource, SourceKind, Store};
-use streamforge::upstream;
-use streamforge::xtream::sync::{SyncSettings, sync_account};
 
 pub const USER: &str = "bench";
 pub const PASSWORD: &str = "bench";
@@ -130,29 +127,7 @@ pub fn prepare_data_dir(
             shift_seconds: 0,
         })
         .map_err(|e| e.to_string())?;
-    let http =
-        upstream::Client::new(&upstream::ClientOptions::default()).map_err(|e| e.to_string())?;
-    streamforge::net::run(async {
-        let settings = SyncSettings {
-            default_user_agent: &config.upstream.user_agent,
-            api_timeout: config.upstream.api_timeout,
-        };
-        sync_account(&http, &store, &account, &settings, &mut |_| {})
-            .await
-            .map_err(|e| format!("sync: {e}"))?;
-        let settings = RefreshSettings {
-            user_agent: &config.upstream.user_agent,
-            api_timeout: config.upstream.api_timeout,
-            first_channel_number: config.epg.first_channel_number,
-            limits: Default::default(),
-        };
-        sources::refresh(&http, &store, data_dir, &source, &settings)
-            .await
-            .map(|_| ())
-            .map_err(|e| format!("guide refresh: {e}"))
-    })
-    .map_err(|e| e.to_string())??;
-    streamforge::guide::automap::auto_map(&store, 0.8, false).map_err(|e| e.to_string())?;
+    streamforge::demo::load(&config, &store, data_dir, &account, &source)?;
     let mappings = store.mappings(None).map_err(|e| e.to_string())?;
     for c in channels {
         let mut ours: Vec<&streamforge::store::Mapping> = mappings
