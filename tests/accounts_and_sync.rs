@@ -50,26 +50,6 @@ fn sandbox_for(provider: &FakeProvider) -> Sandbox {
     sandbox
 }
 
-fn add_account(sandbox: &Sandbox, name: &str, url: &str, user: &str, password: &str) {
-    sandbox
-        .run(
-            &[
-                "account",
-                "add",
-                name,
-                "--url",
-                url,
-                "--username",
-                user,
-                "--password-stdin",
-                "--max-connections",
-                "2",
-            ],
-            &format!("{password}\n"),
-        )
-        .expect(0);
-}
-
 fn stream_count(sandbox: &Sandbox, account: &str) -> usize {
     let run = sandbox
         .run(&["streams", "--account", account, "--json"], "")
@@ -81,8 +61,8 @@ fn stream_count(sandbox: &Sandbox, account: &str) -> usize {
 fn add_sync_and_list_over_http_and_https() {
     let provider = provider_with(0);
     let sandbox = sandbox_for(&provider);
-    add_account(&sandbox, "plain", &provider.http_url(), "alice", PASSWORD);
-    add_account(&sandbox, "secure", &provider.https_url(), "alice", PASSWORD);
+    sandbox.add_account("plain", &provider.http_url(), "alice", PASSWORD, 2);
+    sandbox.add_account("secure", &provider.https_url(), "alice", PASSWORD, 2);
 
     let accounts = sandbox
         .run(&["account", "list", "--json"], "")
@@ -163,7 +143,7 @@ fn add_sync_and_list_over_http_and_https() {
 fn sync_of_twenty_thousand_streams() {
     let provider = provider_with(20_000);
     let sandbox = sandbox_for(&provider);
-    add_account(&sandbox, "big", &provider.http_url(), "alice", PASSWORD);
+    sandbox.add_account("big", &provider.http_url(), "alice", PASSWORD, 2);
     let started = Instant::now();
     let sync = sandbox.run(&["sync", "big"], "").expect(0);
     let elapsed = started.elapsed();
@@ -191,7 +171,7 @@ fn sync_of_twenty_thousand_streams() {
 fn broken_provider_replies_fail_clearly_and_keep_the_catalog() {
     let provider = provider_with(0);
     let sandbox = sandbox_for(&provider);
-    add_account(&sandbox, "main", &provider.http_url(), "alice", PASSWORD);
+    sandbox.add_account("main", &provider.http_url(), "alice", PASSWORD, 2);
     sandbox.run(&["sync"], "").expect(0);
     let before = stream_count(&sandbox, "main");
     assert!(before > 0);
@@ -240,14 +220,14 @@ fn broken_provider_replies_fail_clearly_and_keep_the_catalog() {
 fn refused_logins_and_tls_failures() {
     let provider = provider_with(0);
     let sandbox = sandbox_for(&provider);
-    add_account(
-        &sandbox,
+    sandbox.add_account(
         "wrong",
         &provider.http_url(),
         "alice",
         "not-the-password",
+        2,
     );
-    add_account(&sandbox, "expired", &provider.http_url(), "old", PASSWORD);
+    sandbox.add_account("expired", &provider.http_url(), "old", PASSWORD, 2);
     let wrong = sandbox.run(&["account", "test", "wrong"], "").expect(1);
     assert!(
         wrong.stderr.contains("refused the login"),
@@ -259,7 +239,7 @@ fn refused_logins_and_tls_failures() {
 
     // Without the throwaway CA the HTTPS panel is not trusted.
     let untrusting = Sandbox::new();
-    add_account(&untrusting, "tls", &provider.https_url(), "alice", PASSWORD);
+    untrusting.add_account("tls", &provider.https_url(), "alice", PASSWORD, 2);
     let tls = untrusting.run(&["sync", "tls"], "").expect(1);
     assert!(
         tls.stderr.to_lowercase().contains("tls") || tls.stderr.contains("certificate"),
@@ -269,7 +249,7 @@ fn refused_logins_and_tls_failures() {
 
     // Nothing listening.
     let closed = Sandbox::new();
-    add_account(&closed, "gone", "http://127.0.0.1:9", "alice", PASSWORD);
+    closed.add_account("gone", "http://127.0.0.1:9", "alice", PASSWORD, 2);
     let refused = closed.run(&["account", "test", "gone"], "").expect(1);
     assert!(refused.stderr.contains("127.0.0.1:9"), "{}", refused.stderr);
 }
@@ -278,7 +258,7 @@ fn refused_logins_and_tls_failures() {
 fn the_password_never_leaks() {
     let provider = provider_with(0);
     let sandbox = sandbox_for(&provider);
-    add_account(&sandbox, "main", &provider.http_url(), "alice", PASSWORD);
+    sandbox.add_account("main", &provider.http_url(), "alice", PASSWORD, 2);
     let mut printed = String::new();
     for args in [
         vec!["account", "list"],
@@ -325,7 +305,7 @@ fn the_password_never_leaks() {
 fn enable_disable_and_remove() {
     let provider = provider_with(0);
     let sandbox = sandbox_for(&provider);
-    add_account(&sandbox, "main", &provider.http_url(), "alice", PASSWORD);
+    sandbox.add_account("main", &provider.http_url(), "alice", PASSWORD, 2);
     sandbox.run(&["sync"], "").expect(0);
     sandbox.run(&["account", "disable", "main"], "").expect(0);
     let list = sandbox

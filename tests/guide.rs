@@ -39,23 +39,7 @@ fn provider() -> FakeProvider {
 /// A sandbox with the demo catalog synced as account `main`.
 fn synced(provider: &FakeProvider) -> Sandbox {
     let sandbox = Sandbox::new();
-    sandbox
-        .run(
-            &[
-                "account",
-                "add",
-                "main",
-                "--url",
-                &provider.http_url(),
-                "--username",
-                "alice",
-                "--password-stdin",
-                "--max-connections",
-                "2",
-            ],
-            "Pw-Guide-77\n",
-        )
-        .expect(0);
+    sandbox.add_account("main", &provider.http_url(), "alice", "Pw-Guide-77", 2);
     sandbox.run(&["sync"], "").expect(0);
     sandbox
 }

@@ -62,23 +62,7 @@ fn appliance(
     } else {
         provider.http_url()
     };
-    sandbox
-        .run(
-            &[
-                "account",
-                "add",
-                "main",
-                "--url",
-                &url,
-                "--username",
-                "alice",
-                "--password-stdin",
-                "--max-connections",
-                &max.to_string(),
-            ],
-            &format!("{PASSWORD}\n"),
-        )
-        .expect(0);
+    sandbox.add_account("main", &url, "alice", PASSWORD, max);
     sandbox.run(&["sync"], "").expect(0);
     let guide = sandbox.path().join("guide.xml");
     std::fs::write(&guide, GUIDE).unwrap();

@@ -26,23 +26,7 @@ fn provider() -> FakeProvider {
 /// A sandbox with the demo catalog synced, the fixture guide added and auto-mapped.
 fn appliance(provider: &FakeProvider, config: &str) -> Sandbox {
     let sandbox = Sandbox::with_config(config);
-    sandbox
-        .run(
-            &[
-                "account",
-                "add",
-                "main",
-                "--url",
-                &provider.http_url(),
-                "--username",
-                "alice",
-                "--password-stdin",
-                "--max-connections",
-                "2",
-            ],
-            "Pw-Serve-31\n",
-        )
-        .expect(0);
+    sandbox.add_account("main", &provider.http_url(), "alice", "Pw-Serve-31", 2);
     sandbox.run(&["sync"], "").expect(0);
     let guide = sandbox.path().join("guide.xml");
     std::fs::write(&guide, GUIDE).unwrap();

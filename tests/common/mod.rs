@@ -64,6 +64,28 @@ impl Sandbox {
         self.dir.path()
     }
 
+    /// `account add NAME --url URL --username USER --max-connections MAX`, the password on
+    /// stdin; it must succeed.
+    pub fn add_account(&self, name: &str, url: &str, user: &str, password: &str, max: u32) {
+        let max = max.to_string();
+        self.run(
+            &[
+                "account",
+                "add",
+                name,
+                "--url",
+                url,
+                "--username",
+                user,
+                "--password-stdin",
+                "--max-connections",
+                &max,
+            ],
+            &format!("{password}\n"),
+        )
+        .expect(0);
+    }
+
     /// Runs `streamforge ARGS` against this sandbox, with `stdin` as standard input.
     pub fn run(&self, args: &[&str], stdin: &str) -> Run {
         let mut command = Command::new(env!("CARGO_BIN_EXE_streamforge"));
