@@ -1,119 +1,135 @@
 //! One channel being relayed: the I/O edge of its [`Session`]. It carries out the machine's
-//! actions (open and close upstream attempts, splice, start or end or refuse the viewers, log),
-//! feeds it what the attempts report and the clock, and pushes the active source's packets
-//! into the fan-out ring that every viewer reads from.
+//! actions (open and close upstream attempts, count splices, wake or refuse the viewers, log),
+//! feeds the machine what the attempts report and the clock, and pushes the active source's
+//! packets into the fan-out ring that every viewer reads from.
+//!
+//! Everything runs on the relay's one thread. The session is the one source of truth: who feeds
+//! the viewers, how many viewers there are, and whether they may watch are asked of it, never
+//! copied. The channel never reaches up to its registry: the registry runs [`Channel::run_clock`],
+//! which returns when the session is over.
 
-use std::cell::{Cell, RefCell};
+use std::cell::{Cell, Ref, RefCell};
 use std::collections::{HashMap, VecDeque};
 use std::rc::{Rc, Weak};
 use std::time::{Instant, SystemTime};
 
-use serde_json::json;
+use serde::Serialize;
 use tokio::sync::Notify;
 
-use crate::store::Level;
-
-use super::manager::Relay;
+use super::events::{Facts, describe};
 use super::metrics::add;
 use super::ring::{Ring, Wakeup};
-use super::session::{Action, AttemptId, Candidate, Input, Refusal, Session, SessionEvent};
-use super::source::{self, AttemptHandle, SourceMsg, StreamSource};
+use super::services::Services;
+use super::session::{
+    Action, AttemptId, Candidate, FailReason, Input, Session, SessionEvent, SpliceKind, Viewing,
+};
+use super::source::{Attempt, ChannelInfo, Feed};
+use super::ts::Aligned;
 
-/// What a viewer of the channel may do now.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Viewing {
-    /// Tuning: no media yet.
-    Waiting,
-    Live,
-    Refused(Refusal),
-    Ended,
-}
-
-/// A lineup channel as the relay needs it.
-#[derive(Debug, Clone)]
-pub struct ChannelInfo {
-    pub number: String,
+/// One session, for `/status`.
+#[derive(Debug, Serialize)]
+pub struct SessionStatus {
+    pub channel: String,
     pub name: String,
     pub guide_id: String,
-    /// Best first.
-    pub sources: Vec<StreamSource>,
+    pub state: &'static str,
+    pub stream: Option<String>,
+    pub viewers: usize,
+    pub bytes: u64,
+    pub started_at: String,
 }
 
 pub struct Channel {
     pub info: ChannelInfo,
-    relay: Weak<Relay>,
+    /// Handed to attempts as their [`Feed`].
+    me: Weak<Channel>,
+    services: Rc<Services>,
     session: RefCell<Session>,
-    pub ring: RefCell<Ring>,
-    pub wakeup: Wakeup,
-    viewing: Cell<Viewing>,
-    /// The attempt whose packets feed the ring.
-    output: Cell<Option<AttemptId>>,
-    attempts: RefCell<HashMap<AttemptId, AttemptHandle>>,
-    /// The deadline the driver sleeps until; it is woken only when an input brings the next
+    ring: RefCell<Ring>,
+    wakeup: Wakeup,
+    attempts: RefCell<HashMap<AttemptId, Box<dyn Attempt>>>,
+    /// The deadline the clock task sleeps until; it is woken only when an input brings the next
     /// deadline earlier (a later one just costs one idle tick), so the per-chunk path touches no
     /// timer.
     armed: Cell<Option<Instant>>,
     rescheduled: Notify,
-    /// Inputs produced while carrying out actions, fed after them.
-    queued: RefCell<VecDeque<Input>>,
-    pub started_at: SystemTime,
+    started_at: SystemTime,
     started: Instant,
-    pub bytes_in: Cell<u64>,
-    pub viewers: Cell<usize>,
-    peak_viewers: Cell<usize>,
 }
 
 impl Channel {
-    /// Starts relaying for a first viewer.
-    pub fn start(relay: &Rc<Relay>, info: ChannelInfo) -> Rc<Channel> {
+    /// Starts relaying for a first viewer. The caller runs [`Channel::run_clock`] for it unless
+    /// it is already finished (refused at once).
+    pub fn start(services: Rc<Services>, info: ChannelInfo) -> Rc<Channel> {
         let candidates = info
             .sources
             .iter()
             .map(|s| Candidate {
-                stream: s.stream.clone(),
                 account_id: s.account_id,
             })
             .collect();
-        let now = Instant::now();
-        let (session, actions) =
-            Session::start(candidates, relay.deadlines.clone(), now, &*relay.tuners);
-        let channel = Rc::new(Channel {
+        let now = services.clock.now();
+        let (session, actions) = Session::start(
+            candidates,
+            services.deadlines.clone(),
+            now,
+            &*services.tuners,
+        );
+        let channel = Rc::new_cyclic(|me| Channel {
+            ring: RefCell::new(Ring::new(services.ring_bytes)),
             info,
-            relay: Rc::downgrade(relay),
+            me: me.clone(),
+            services,
             session: RefCell::new(session),
-            ring: RefCell::new(Ring::new(relay.ring_bytes)),
             wakeup: Wakeup::default(),
-            viewing: Cell::new(Viewing::Waiting),
-            output: Cell::new(None),
             attempts: RefCell::new(HashMap::new()),
             armed: Cell::new(None),
             rescheduled: Notify::new(),
-            queued: RefCell::new(VecDeque::new()),
             started_at: SystemTime::now(),
             started: now,
-            bytes_in: Cell::new(0),
-            viewers: Cell::new(1),
-            peak_viewers: Cell::new(1),
         });
-        channel.apply(actions);
-        channel.drain_queue();
-        tokio_uring::spawn(drive(channel.clone()));
+        channel.carry_out(actions);
         channel
     }
 
     pub fn viewing(&self) -> Viewing {
-        self.viewing.get()
+        self.session.borrow().viewing()
     }
 
-    /// `tuning`, `live` or `failing`, for `/status`.
-    pub fn state(&self) -> &'static str {
-        let session = self.session.borrow();
-        match (self.viewing.get(), session.active_candidate()) {
-            (Viewing::Waiting, _) => "tuning",
-            (Viewing::Live, Some(_)) => "live",
-            (Viewing::Live, None) => "failing",
-            _ => "ended",
-        }
+    pub fn is_finished(&self) -> bool {
+        self.session.borrow().is_finished()
+    }
+
+    pub fn viewers(&self) -> usize {
+        self.session.borrow().viewers()
+    }
+
+    /// The shared services (metrics and events for the viewers).
+    pub fn services(&self) -> &Services {
+        &self.services
+    }
+
+    /// The fan-out ring; never hold the borrow across an `.await`.
+    pub fn ring(&self) -> Ref<'_, Ring> {
+        self.ring.borrow()
+    }
+
+    /// Woken on every push to the ring and every change of [`Channel::viewing`].
+    pub fn wakeup(&self) -> &Wakeup {
+        &self.wakeup
+    }
+
+    pub fn join(&self) {
+        self.input(Input::ViewerJoined);
+    }
+
+    pub fn leave(&self) {
+        self.input(Input::ViewerLeft);
+    }
+
+    /// A connection was released somewhere: a stream waiting for one may start now.
+    pub fn capacity_freed(&self) {
+        self.input(Input::CapacityFreed);
     }
 
     /// The stream feeding the viewers, as `ACCOUNT:STREAM_ID`.
@@ -122,273 +138,194 @@ impl Channel {
         self.info.sources.get(index).map(|s| s.stream.clone())
     }
 
-    pub fn join(self: &Rc<Self>) {
-        let viewers = self.viewers.get() + 1;
-        self.viewers.set(viewers);
-        self.peak_viewers.set(self.peak_viewers.get().max(viewers));
-        self.input(Input::ViewerJoined);
+    pub fn status(&self) -> SessionStatus {
+        SessionStatus {
+            channel: self.info.number.clone(),
+            name: self.info.name.clone(),
+            guide_id: self.info.guide_id.clone(),
+            state: self.session.borrow().state_name(),
+            stream: self.active_stream(),
+            viewers: self.viewers(),
+            bytes: self.ring.borrow().bytes_pushed(),
+            started_at: crate::time::rfc3339(self.started_at),
+        }
     }
 
-    pub fn leave(self: &Rc<Self>) {
-        let remaining = self.viewers.get().saturating_sub(1);
-        self.viewers.set(remaining);
-        self.input(Input::ViewerLeft { remaining });
+    /// The channel's clock: ticks the session at its deadlines; returns once the session is
+    /// over. The attempts feed the channel from their own tasks.
+    pub async fn run_clock(&self) {
+        while !self.is_finished() {
+            let deadline = self.session.borrow().next_deadline();
+            self.armed.set(deadline);
+            let sleep = async {
+                match deadline {
+                    Some(at) => tokio::time::sleep_until(at.into()).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                _ = sleep => self.tick(),
+                _ = self.rescheduled.notified() => {}
+            }
+        }
     }
 
-    /// Feeds one input to the machine and carries out what it says.
-    pub fn input(self: &Rc<Self>, input: Input) {
-        self.queued.borrow_mut().push_back(input);
-        self.drain_queue();
-        let next = self.session.borrow().next_deadline();
+    /// A deadline may have passed (the clock task's input; tests call it by hand).
+    pub fn tick(&self) {
+        self.input(Input::Tick);
+    }
+
+    /// Feeds one input to the session at the clock's `now` and carries out what it says.
+    fn input(&self, input: Input) {
+        let now = self.services.clock.now();
+        let actions = self
+            .session
+            .borrow_mut()
+            .handle(input, now, &*self.services.tuners);
+        self.carry_out(actions);
+    }
+
+    /// Carries out the session's actions in order. An action may produce an input of its own (a
+    /// Connect that finds no free connection fails at once); it is fed after the whole batch, and
+    /// its actions carried out in turn. No session borrow is held while an action runs.
+    fn carry_out(&self, mut actions: Vec<Action>) {
+        let mut follow_ups = VecDeque::new();
+        loop {
+            self.count_failures();
+            for action in actions {
+                self.apply(action, &mut follow_ups);
+            }
+            let Some(input) = follow_ups.pop_front() else {
+                break;
+            };
+            let now = self.services.clock.now();
+            actions = self
+                .session
+                .borrow_mut()
+                .handle(input, now, &*self.services.tuners);
+        }
+        self.reschedule();
+    }
+
+    fn apply(&self, action: Action, follow_ups: &mut VecDeque<Input>) {
+        let metrics = &self.services.metrics;
+        match action {
+            Action::Connect { attempt, candidate } => self.connect(attempt, candidate, follow_ups),
+            Action::Splice(attempt, kind) => {
+                log::debug!(
+                    "channel {}: attempt {attempt} feeds the viewers ({kind:?})",
+                    self.info.number
+                );
+                add(
+                    match kind {
+                        SpliceKind::First => &metrics.sessions_started,
+                        SpliceKind::Failover => &metrics.failovers,
+                        SpliceKind::Upgrade => &metrics.upgrades,
+                    },
+                    1,
+                );
+            }
+            Action::Close(attempt) => {
+                let closed = self.attempts.borrow_mut().remove(&attempt);
+                if let Some(closed) = closed {
+                    log::debug!("channel {}: closing attempt {attempt}", self.info.number);
+                    closed.close();
+                }
+            }
+            Action::Refuse(_) => {
+                add(&metrics.refusals, 1);
+                self.wakeup.wake();
+            }
+            Action::StartViewers | Action::EndViewers | Action::Finished => self.wakeup.wake(),
+            Action::Log(event) => self.log(&event),
+        }
+    }
+
+    fn connect(&self, attempt: AttemptId, candidate: usize, follow_ups: &mut VecDeque<Input>) {
+        let source = &self.info.sources[candidate];
+        let Some(tuner) = self.services.tuners.try_take(source.account_id) else {
+            // The machine checked capacity; losing the race is a failed attempt.
+            follow_ups.push_back(Input::Failed(attempt, FailReason::ConnectionError));
+            return;
+        };
+        log::debug!(
+            "channel {}: attempt {attempt} on {}",
+            self.info.number,
+            source.stream
+        );
+        let feed: Weak<dyn Feed> = self.me.clone();
+        let opened = self.services.connector.open(attempt, source, tuner, feed);
+        self.attempts.borrow_mut().insert(attempt, opened);
+    }
+
+    /// Every attempt failure the session saw (reported, or detected by its own clock) counts in
+    /// `/metrics`.
+    fn count_failures(&self) {
+        for reason in self.session.borrow_mut().take_failures() {
+            log::debug!("channel {}: an attempt failed: {reason}", self.info.number);
+            self.services.metrics.upstream_error(&reason.to_string());
+        }
+    }
+
+    /// Wakes the clock task when the next deadline moved earlier than the one it sleeps until,
+    /// went away, or the session is over.
+    fn reschedule(&self) {
+        let (next, finished) = {
+            let session = self.session.borrow();
+            (session.next_deadline(), session.is_finished())
+        };
         let sooner = match (next, self.armed.get()) {
             (Some(next), Some(armed)) => next < armed,
-            (next, armed) => {
-                next.is_some() != armed.is_some() || self.session.borrow().is_finished()
-            }
+            (next, armed) => next.is_some() != armed.is_some() || finished,
         };
         if sooner {
             self.rescheduled.notify_one();
         }
     }
 
-    fn drain_queue(self: &Rc<Self>) {
-        let Some(relay) = self.relay.upgrade() else {
-            return;
-        };
-        loop {
-            let Some(input) = self.queued.borrow_mut().pop_front() else {
-                return;
-            };
-            let (actions, failures) = {
-                let mut session = self.session.borrow_mut();
-                let actions = session.handle(input, Instant::now(), &*relay.tuners);
-                (actions, session.take_failures())
-            };
-            for reason in failures {
-                relay.metrics.upstream_error(&reason.to_string());
-            }
-            self.apply(actions);
-        }
-    }
-
-    fn apply(self: &Rc<Self>, actions: Vec<Action>) {
-        let Some(relay) = self.relay.upgrade() else {
-            return;
-        };
-        for action in actions {
-            match action {
-                Action::Connect { attempt, candidate } => {
-                    let source = &self.info.sources[candidate];
-                    match relay.tuners.try_take(source.account_id) {
-                        Some(tuner) => {
-                            let channel = Rc::downgrade(self);
-                            let report: source::Report = Rc::new(move |message| {
-                                if let Some(channel) = channel.upgrade() {
-                                    channel.on_message(message);
-                                }
-                            });
-                            let handle = source::spawn(
-                                attempt,
-                                source,
-                                &relay.http,
-                                relay.deadlines.connect,
-                                tuner,
-                                report,
-                            );
-                            self.attempts.borrow_mut().insert(attempt, handle);
-                        }
-                        // The machine checked capacity; losing the race is a failed attempt.
-                        None => self.queued.borrow_mut().push_back(Input::Failed(
-                            attempt,
-                            super::session::FailReason::ConnectionError,
-                        )),
-                    }
-                }
-                Action::Splice(attempt) => self.output.set(Some(attempt)),
-                Action::Close(attempt) => {
-                    if let Some(handle) = self.attempts.borrow_mut().remove(&attempt) {
-                        handle.close();
-                    }
-                    if self.output.get() == Some(attempt) {
-                        self.output.set(None);
-                    }
-                }
-                Action::StartViewers => self.set_viewing(Viewing::Live),
-                Action::EndViewers => self.set_viewing(Viewing::Ended),
-                Action::Refuse(refusal) => {
-                    add(&relay.metrics.refusals, 1);
-                    self.set_viewing(Viewing::Refused(refusal));
-                }
-                Action::Log(event) => self.log(&relay, event),
-                Action::Finished => {
-                    if self.viewing.get() == Viewing::Waiting || self.viewing.get() == Viewing::Live
-                    {
-                        self.set_viewing(Viewing::Ended);
-                    }
-                    relay.forget(self);
-                }
-            }
-        }
-    }
-
-    fn set_viewing(&self, viewing: Viewing) {
-        self.viewing.set(viewing);
-        self.wakeup.wake();
-    }
-
-    fn on_message(self: &Rc<Self>, message: SourceMsg) {
-        let Some(relay) = self.relay.upgrade() else {
-            return;
-        };
-        match message {
-            SourceMsg::Headers(attempt) => self.input(Input::Headers(attempt)),
-            SourceMsg::Data(attempt, aligned) => {
-                self.input(Input::Media(attempt));
-                if self.output.get() == Some(attempt) {
-                    let len = aligned.data.len() as u64;
-                    add(&self.bytes_in, len);
-                    add(&relay.metrics.bytes_in, len);
-                    self.ring.borrow_mut().push(aligned);
-                    self.wakeup.wake();
-                }
-            }
-            SourceMsg::Failed(attempt, reason) => self.input(Input::Failed(attempt, reason)),
-        }
-    }
-
-    fn stream(&self, index: usize) -> &str {
-        self.info
-            .sources
-            .get(index)
-            .map_or("?", |s| s.stream.as_str())
-    }
-
-    fn log(&self, relay: &Relay, event: SessionEvent) {
-        let channel = format!("channel {} ({})", self.info.number, self.info.guide_id);
-        let base = json!({ "channel": self.info.number, "guide_id": self.info.guide_id });
-        let with = |extra: serde_json::Value| {
-            let mut details = base.clone();
-            if let (Some(d), Some(e)) = (details.as_object_mut(), extra.as_object()) {
-                d.extend(e.clone());
-            }
-            details
-        };
-        let (level, category, message, details) = match event {
-            SessionEvent::Started { stream } => {
-                add(&relay.metrics.sessions_started, 1);
-                (
-                    Level::Info,
-                    "session",
-                    format!("{channel}: started on {}", self.stream(stream)),
-                    with(json!({ "stream": self.stream(stream), "viewers": self.viewers.get() })),
-                )
-            }
-            SessionEvent::Failover {
-                from,
-                to,
-                reason,
-                gap,
-            } => {
-                add(&relay.metrics.failovers, 1);
-                (
-                    Level::Warn,
-                    "failover",
-                    format!(
-                        "{channel}: failover from {} to {} ({reason}), {} ms without data",
-                        self.stream(from),
-                        self.stream(to),
-                        gap.as_millis()
-                    ),
-                    with(
-                        json!({ "from_stream": self.stream(from), "to_stream": self.stream(to), "reason": reason.to_string(), "gap_ms": gap.as_millis() as u64 }),
-                    ),
-                )
-            }
-            SessionEvent::BudgetMissed { from, reason } => (
-                Level::Warn,
-                "failover",
-                format!(
-                    "{channel}: no stream took over from {} ({reason}) within the failover budget; still trying",
-                    self.stream(from)
-                ),
-                with(json!({ "from_stream": self.stream(from), "reason": reason.to_string() })),
-            ),
-            SessionEvent::Upgraded { from, to } => {
-                add(&relay.metrics.upgrades, 1);
-                (
-                    Level::Info,
-                    "upgrade",
-                    format!(
-                        "{channel}: back to the better stream {} from {}",
-                        self.stream(to),
-                        self.stream(from)
-                    ),
-                    with(json!({ "from_stream": self.stream(from), "to_stream": self.stream(to) })),
-                )
-            }
-            SessionEvent::UpgradeFailed { stream, reason } => (
-                Level::Info,
-                "upgrade",
-                format!(
-                    "{channel}: the better stream {} is still failing ({reason}); staying",
-                    self.stream(stream)
-                ),
-                with(json!({ "stream": self.stream(stream), "reason": reason.to_string() })),
-            ),
-            SessionEvent::Exhausted { last } => (
-                Level::Error,
-                "failover",
-                format!(
-                    "{channel}: every stream failed{}",
-                    last.map(|r| format!(" (last: {r})")).unwrap_or_default()
-                ),
-                with(
-                    json!({ "reason": last.map(|r| r.to_string()), "streams": self.info.sources.iter().map(|s| s.stream.clone()).collect::<Vec<_>>() }),
-                ),
-            ),
-            SessionEvent::TunersBusy => (
-                Level::Warn,
-                "tuner",
-                format!("{channel}: refused, all tuners in use"),
-                with(
-                    json!({ "streams": self.info.sources.iter().map(|s| s.stream.clone()).collect::<Vec<_>>() }),
-                ),
-            ),
-            SessionEvent::Ended => {
-                let seconds = self.started.elapsed().as_secs_f64();
-                (
-                    Level::Info,
-                    "session",
-                    format!(
-                        "{channel}: ended after {seconds:.0} s, {} bytes, up to {} viewers",
-                        self.bytes_in.get(),
-                        self.peak_viewers.get()
-                    ),
-                    with(
-                        json!({ "seconds": seconds, "bytes": self.bytes_in.get(), "peak_viewers": self.peak_viewers.get(), "stream": self.active_stream() }),
-                    ),
-                )
+    fn log(&self, event: &SessionEvent) {
+        let facts = {
+            let session = self.session.borrow();
+            Facts {
+                viewers: session.viewers(),
+                peak_viewers: session.peak_viewers(),
+                bytes: self.ring.borrow().bytes_pushed(),
+                elapsed: self
+                    .services
+                    .clock
+                    .now()
+                    .saturating_duration_since(self.started),
+                active: session.active_candidate(),
             }
         };
-        relay.events.emit(level, category, message, details);
+        let entry = describe(&self.info, event, &facts);
+        self.services
+            .events
+            .emit(entry.level, entry.category, entry.message, entry.details);
     }
 }
 
-/// The channel's clock: ticks the machine at its deadlines until the session is over. The
-/// attempts feed the channel directly from their own tasks.
-async fn drive(channel: Rc<Channel>) {
-    while !channel.session.borrow().is_finished() {
-        let deadline = channel.session.borrow().next_deadline();
-        channel.armed.set(deadline);
-        let sleep = async {
-            match deadline {
-                Some(at) => tokio::time::sleep_until(at.into()).await,
-                None => std::future::pending().await,
-            }
-        };
-        tokio::select! {
-            _ = sleep => channel.input(Input::Tick),
-            _ = channel.rescheduled.notified() => {}
+impl Feed for Channel {
+    fn headers(&self, attempt: AttemptId) {
+        self.input(Input::Headers(attempt));
+    }
+
+    fn media(&self, attempt: AttemptId, aligned: Aligned) {
+        // The session first: a pending attempt's first media is what splices it in, and this
+        // same chunk is then the first the viewers get from it.
+        self.input(Input::Media(attempt));
+        if self.session.borrow().feeding() == Some(attempt) {
+            add(&self.services.metrics.bytes_in, aligned.data.len() as u64);
+            self.ring.borrow_mut().push(aligned);
+            self.wakeup.wake();
         }
     }
+
+    fn failed(&self, attempt: AttemptId, reason: FailReason) {
+        self.input(Input::Failed(attempt, reason));
+    }
 }
+
+#[cfg(test)]
+#[path = "channel_tests.rs"]
+mod tests;

@@ -1,79 +1,35 @@
-//! The relay: the channels being relayed now (one shared session per channel), the tuners they
-//! draw on, and what every session needs (the upstream client, deadlines, events, metrics).
+//! The relay: the registry of channels being relayed now (one shared session per channel
+//! number), and the entry points the server calls: tune a viewer, set the account limits, read
+//! `/status` and `/metrics`. A channel leaves the registry when its clock task, run here,
+//! returns.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::Rc;
 
-use serde::Serialize;
-
-use crate::config::Deadlines;
 use crate::http::{Connection, Request, Response};
-use crate::store::Level;
-use crate::upstream;
 
-use super::channel::{Channel, ChannelInfo, Viewing};
-use super::metrics::Metrics;
-use super::session::Input;
+use super::channel::{Channel, SessionStatus};
+use super::services::Services;
+use super::session::Viewing;
+use super::source::ChannelInfo;
 use super::tuners::Tuners;
 use super::viewer;
 
-/// Where the relay's events go (the event log and stderr, in the server).
-pub trait EventSink {
-    fn emit(
-        &self,
-        level: Level,
-        category: &'static str,
-        message: String,
-        details: serde_json::Value,
-    );
-}
-
-/// A channel's fan-out buffer, and every viewer's backlog bound beyond its socket buffer: about
-/// 0.4 s at 20 Mbit/s, 2 s at 4 Mbit/s. Ten channels of it must fit the 32 MB budget.
-pub const RING_BYTES: usize = 1024 * 1024;
-
 pub struct Relay {
-    pub http: upstream::Client,
-    pub deadlines: Deadlines,
-    pub tuners: Rc<Tuners>,
-    pub events: Rc<dyn EventSink>,
-    pub metrics: Metrics,
-    pub ring_bytes: usize,
+    services: Rc<Services>,
     channels: RefCell<HashMap<String, Rc<Channel>>>,
-}
-
-/// One session, for `/status`.
-#[derive(Debug, Serialize)]
-pub struct SessionStatus {
-    pub channel: String,
-    pub name: String,
-    pub guide_id: String,
-    pub state: &'static str,
-    pub stream: Option<String>,
-    pub viewers: usize,
-    pub bytes: u64,
-    pub started_at: String,
 }
 
 impl Relay {
     /// A relay on the current runtime; it listens for freed tuners from now on.
-    pub fn new(
-        http: upstream::Client,
-        deadlines: Deadlines,
-        events: Rc<dyn EventSink>,
-    ) -> Rc<Relay> {
+    pub fn new(services: Services) -> Rc<Relay> {
         let relay = Rc::new(Relay {
-            http,
-            deadlines,
-            tuners: Rc::new(Tuners::default()),
-            events,
-            metrics: Metrics::default(),
-            ring_bytes: RING_BYTES,
+            services: Rc::new(services),
             channels: RefCell::new(HashMap::new()),
         });
         let weak = Rc::downgrade(&relay);
-        let tuners = relay.tuners.clone();
+        let tuners = relay.services.tuners.clone();
         tokio_uring::spawn(async move {
             loop {
                 tuners.freed.notified().await;
@@ -86,9 +42,13 @@ impl Relay {
         relay
     }
 
+    pub fn tuners(&self) -> &Tuners {
+        &self.services.tuners
+    }
+
     /// Each enabled account's connection limit (accounts not listed get none).
     pub fn set_account_limits(&self, limits: impl IntoIterator<Item = (i64, u32)>) {
-        self.tuners.set_limits(limits);
+        self.services.tuners.set_limits(limits);
     }
 
     /// The response to a tune of `info`: the connection is taken over and fed from the channel's
@@ -97,44 +57,56 @@ impl Relay {
         let relay = self.clone();
         Response::take_over(move |connection: Connection, request: Request| async move {
             let channel = relay.channel_for(info);
-            viewer::watch(relay, channel, connection, request).await;
+            viewer::watch(channel, connection, request).await;
         })
     }
 
-    fn channel_for(self: &Rc<Self>, info: ChannelInfo) -> Rc<Channel> {
-        let existing = self.channels.borrow().get(&info.number).cloned();
-        match existing {
-            Some(channel) if matches!(channel.viewing(), Viewing::Waiting | Viewing::Live) => {
-                channel.join();
-                channel
-            }
-            _ => {
-                let number = info.number.clone();
-                let channel = Channel::start(self, info);
-                if !matches!(channel.viewing(), Viewing::Refused(_) | Viewing::Ended) {
-                    self.channels.borrow_mut().insert(number, channel.clone());
-                }
-                channel
-            }
+    /// The channel a new viewer joins: the running one, or a new session.
+    pub fn channel_for(self: &Rc<Self>, info: ChannelInfo) -> Rc<Channel> {
+        let running = self
+            .channels
+            .borrow()
+            .get(&info.number)
+            .filter(|c| matches!(c.viewing(), Viewing::Waiting | Viewing::Live))
+            .cloned();
+        if let Some(channel) = running {
+            channel.join();
+            return channel;
         }
+        let channel = Channel::start(self.services.clone(), info);
+        if !channel.is_finished() {
+            self.channels
+                .borrow_mut()
+                .insert(channel.info.number.clone(), channel.clone());
+            let relay = Rc::downgrade(self);
+            let clocked = channel.clone();
+            tokio_uring::spawn(async move {
+                clocked.run_clock().await;
+                if let Some(relay) = relay.upgrade() {
+                    relay.forget(&clocked);
+                }
+            });
+        }
+        channel
     }
 
-    /// Drops a finished channel (if it is still the one registered under its number).
-    pub(super) fn forget(&self, channel: &Channel) {
+    /// Drops a finished channel, if it is still the one registered under its number (a new
+    /// session may have taken the number while this one was ending).
+    fn forget(&self, channel: &Rc<Channel>) {
         let mut channels = self.channels.borrow_mut();
         if channels
             .get(&channel.info.number)
-            .is_some_and(|c| std::ptr::eq(Rc::as_ptr(c), channel))
+            .is_some_and(|c| Rc::ptr_eq(c, channel))
         {
             channels.remove(&channel.info.number);
         }
     }
 
     /// A connection was released: every session waiting for one may start now.
-    pub fn capacity_freed(&self) {
+    fn capacity_freed(&self) {
         let channels: Vec<Rc<Channel>> = self.channels.borrow().values().cloned().collect();
         for channel in channels {
-            channel.input(Input::CapacityFreed);
+            channel.capacity_freed();
         }
     }
 
@@ -143,16 +115,7 @@ impl Relay {
             .channels
             .borrow()
             .values()
-            .map(|c| SessionStatus {
-                channel: c.info.number.clone(),
-                name: c.info.name.clone(),
-                guide_id: c.info.guide_id.clone(),
-                state: c.state(),
-                stream: c.active_stream(),
-                viewers: c.viewers.get(),
-                bytes: c.bytes_in.get(),
-                started_at: crate::time::rfc3339(c.started_at),
-            })
+            .map(|c| c.status())
             .collect();
         sessions.sort_by(|a, b| crate::store::number_order(&a.channel, &b.channel));
         sessions
@@ -161,12 +124,84 @@ impl Relay {
     /// `/metrics` in Prometheus text format.
     pub fn metrics_text(&self) -> String {
         let channels = self.channels.borrow();
-        let viewers = channels.values().map(|c| c.viewers.get()).sum();
-        self.metrics.render(
-            channels.len(),
-            viewers,
-            self.tuners.in_use(),
-            self.tuners.total(),
-        )
+        let viewers = channels.values().map(|c| c.viewers()).sum();
+        let tuners = &self.services.tuners;
+        self.services
+            .metrics
+            .render(channels.len(), viewers, tuners.in_use(), tuners.total())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::relay::session::FailReason;
+    use crate::relay::source::Feed;
+    use crate::relay::testing::{FakeConnector, Rig};
+
+    #[test]
+    fn viewers_of_a_channel_share_one_session_and_a_finished_one_is_forgotten() {
+        tokio_uring::start(async {
+            let rig = Rig::new(&[(1, 2)]);
+            let relay = Relay::new(rig.services());
+            let first = relay.channel_for(rig.channel("101", &[1]));
+            let second = relay.channel_for(rig.channel("101", &[1]));
+            assert!(Rc::ptr_eq(&first, &second));
+            assert_eq!(rig.connector.opened().len(), 1, "one upstream for both");
+            assert_eq!(relay.status()[0].viewers, 2);
+            assert_eq!(relay.status()[0].state, "tuning");
+
+            // Both leave before any media: the tune is abandoned, its clock task ends, and the
+            // registry lets it go.
+            first.leave();
+            second.leave();
+            assert!(first.is_finished());
+            FakeConnector::settle(|| relay.status().is_empty()).await;
+            assert!(relay.status().is_empty());
+
+            // The next tune of the number is a new session.
+            let third = relay.channel_for(rig.channel("101", &[1]));
+            assert!(!Rc::ptr_eq(&first, &third));
+            assert_eq!(rig.connector.opened().len(), 2);
+        });
+    }
+
+    #[test]
+    fn a_refused_tune_is_never_registered() {
+        tokio_uring::start(async {
+            let rig = Rig::new(&[(1, 1)]);
+            let relay = Relay::new(rig.services());
+            let news = relay.channel_for(rig.channel("101", &[1]));
+            let sport = relay.channel_for(rig.channel("102", &[1]));
+            assert_eq!(news.viewing(), Viewing::Waiting);
+            assert!(matches!(sport.viewing(), Viewing::Refused(_)));
+            let listed: Vec<String> = relay.status().into_iter().map(|s| s.channel).collect();
+            assert_eq!(listed, ["101"]);
+            assert!(
+                relay
+                    .metrics_text()
+                    .contains("streamforge_refusals_total 1")
+            );
+        });
+    }
+
+    #[test]
+    fn a_freed_connection_restarts_a_waiting_session() {
+        tokio_uring::start(async {
+            let rig = Rig::new(&[(1, 1)]);
+            let relay = Relay::new(rig.services());
+            let news = relay.channel_for(rig.channel("101", &[1, 1]));
+            let attempt = rig.connector.opened()[0].attempt;
+            rig.deliver(&news, attempt);
+            // The stream dies, but its connection lingers: the replacement must wait for it.
+            news.failed(attempt, FailReason::StreamError);
+            assert_eq!(rig.connector.opened().len(), 1);
+            assert_eq!(relay.tuners().in_use(), 1);
+            // The connection goes: the relay hears of it and the session connects again.
+            rig.connector.drop_connection(attempt);
+            FakeConnector::settle(|| rig.connector.opened().len() == 2).await;
+            assert_eq!(rig.connector.opened().len(), 2);
+            assert_eq!(relay.tuners().in_use(), 1);
+        });
     }
 }

@@ -59,7 +59,7 @@ pub struct Ring {
 }
 
 impl Ring {
-    /// `max_bytes` (e.g. 4 MiB) is also every viewer's backlog bound.
+    /// `max_bytes` (the relay uses 1 MiB) is also every viewer's backlog bound.
     pub fn new(max_bytes: usize) -> Ring {
         Ring {
             chunks: VecDeque::new(),
@@ -152,7 +152,16 @@ impl Ring {
         }
     }
 
-    /// Bytes pushed since the ring was made (the channel's delivered volume, for events).
+    /// The oldest position still held.
+    #[cfg(test)]
+    pub fn oldest(&self) -> Position {
+        Position {
+            seq: self.first_seq,
+            offset: 0,
+        }
+    }
+
+    /// Bytes pushed since the ring was made (the channel's delivered volume).
     pub fn bytes_pushed(&self) -> u64 {
         self.pushed
     }

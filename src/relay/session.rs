@@ -14,11 +14,10 @@ use std::time::{Duration, Instant};
 
 use crate::config::Deadlines;
 
-/// A stream the session may use, best first.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A stream the session may use, best first. Events name it by its index; the relay knows its
+/// name and URL.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Candidate {
-    /// `ACCOUNT:STREAM_ID`, for events.
-    pub stream: String,
     pub account_id: i64,
 }
 
@@ -69,10 +68,7 @@ pub enum Input {
     /// An upstream connection was released somewhere: a stream waiting for one may start now.
     CapacityFreed,
     ViewerJoined,
-    /// A viewer left; `remaining` are still watching.
-    ViewerLeft {
-        remaining: usize,
-    },
+    ViewerLeft,
 }
 
 /// Why a tune is refused before any media was sent.
@@ -84,6 +80,28 @@ pub enum Refusal {
     NoVideoData,
 }
 
+/// What the viewers of the session may do now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Viewing {
+    /// Tuning: no media yet, no response head sent.
+    Waiting,
+    /// Media flows (or a failover is under way): the viewers' responses are open.
+    Live,
+    Refused(Refusal),
+    Ended,
+}
+
+/// Why a source starts feeding the viewers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SpliceKind {
+    /// The session's first source, at the tune.
+    First,
+    /// A replacement for a source that failed.
+    Failover,
+    /// The return to a better stream while the current one is healthy.
+    Upgrade,
+}
+
 /// What the session tells the relay to do, in order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
@@ -92,9 +110,9 @@ pub enum Action {
         attempt: AttemptId,
         candidate: usize,
     },
-    /// Feed the viewers from this attempt from its next PAT on; the previous source's partial
-    /// packet is dropped.
-    Splice(AttemptId),
+    /// Feed the viewers from this attempt from now on (the chunk whose `Media` produced this is
+    /// the first); the previous source's partial packet is dropped.
+    Splice(AttemptId, SpliceKind),
     /// Close this attempt and free its connection.
     Close(AttemptId),
     /// Media is ready: send the viewers' response headers.
@@ -213,6 +231,8 @@ pub struct Session {
     retry_at: Option<Instant>,
     next_upgrade: Option<Instant>,
     viewers: usize,
+    peak_viewers: usize,
+    refused: Option<Refusal>,
     linger_until: Option<Instant>,
     last_failure: Option<FailReason>,
     /// Every attempt failure since the relay last asked, timeouts included (for metrics).
@@ -241,6 +261,8 @@ impl Session {
             retry_at: None,
             next_upgrade: None,
             viewers: 1,
+            peak_viewers: 1,
+            refused: None,
             linger_until: None,
             last_failure: None,
             failures: Vec::new(),
@@ -251,17 +273,40 @@ impl Session {
         (session, actions)
     }
 
-    pub fn candidates(&self) -> &[Candidate] {
-        &self.candidates
-    }
-
     /// The candidate feeding the viewers, if any.
     pub fn active_candidate(&self) -> Option<usize> {
         self.active.map(|a| a.candidate)
     }
 
+    /// The attempt whose media feeds the viewers, if any.
+    pub fn feeding(&self) -> Option<AttemptId> {
+        self.active.map(|a| a.id)
+    }
+
     pub fn viewers(&self) -> usize {
         self.viewers
+    }
+
+    pub fn peak_viewers(&self) -> usize {
+        self.peak_viewers
+    }
+
+    pub fn viewing(&self) -> Viewing {
+        match self.phase {
+            Phase::Tuning { .. } => Viewing::Waiting,
+            Phase::Live | Phase::Failing { .. } => Viewing::Live,
+            Phase::Ended => self.refused.map_or(Viewing::Ended, Viewing::Refused),
+        }
+    }
+
+    /// `tuning`, `live`, `failing` or `ended`, for `/status`.
+    pub fn state_name(&self) -> &'static str {
+        match self.phase {
+            Phase::Tuning { .. } => "tuning",
+            Phase::Live => "live",
+            Phase::Failing { .. } => "failing",
+            Phase::Ended => "ended",
+        }
     }
 
     pub fn is_live(&self) -> bool {
@@ -323,11 +368,12 @@ impl Session {
             }
             Input::ViewerJoined => {
                 self.viewers += 1;
+                self.peak_viewers = self.peak_viewers.max(self.viewers);
                 self.linger_until = None;
             }
-            Input::ViewerLeft { remaining } => {
-                self.viewers = remaining;
-                if remaining == 0 {
+            Input::ViewerLeft => {
+                self.viewers = self.viewers.saturating_sub(1);
+                if self.viewers == 0 {
                     if self.is_live() {
                         self.linger_until = Some(now + self.deadlines.linger);
                     } else {
@@ -367,7 +413,7 @@ impl Session {
             if let Some(old) = self.active.take() {
                 actions.push(Action::Close(old.id));
             }
-            self.promote(probe, now, actions);
+            self.promote(probe, SpliceKind::Upgrade, now, actions);
             if let Some(from) = from {
                 actions.push(Action::Log(SessionEvent::Upgraded {
                     from,
@@ -381,7 +427,7 @@ impl Session {
     fn become_active(&mut self, attempt: Attempt, now: Instant, actions: &mut Vec<Action>) {
         match self.phase {
             Phase::Tuning { .. } => {
-                self.promote(attempt, now, actions);
+                self.promote(attempt, SpliceKind::First, now, actions);
                 actions.push(Action::StartViewers);
                 actions.push(Action::Log(SessionEvent::Started {
                     stream: attempt.candidate,
@@ -393,7 +439,7 @@ impl Session {
                 reason,
                 ..
             } => {
-                self.promote(attempt, now, actions);
+                self.promote(attempt, SpliceKind::Failover, now, actions);
                 actions.push(Action::Log(SessionEvent::Failover {
                     from,
                     to: attempt.candidate,
@@ -405,8 +451,14 @@ impl Session {
         }
     }
 
-    fn promote(&mut self, attempt: Attempt, now: Instant, actions: &mut Vec<Action>) {
-        actions.push(Action::Splice(attempt.id));
+    fn promote(
+        &mut self,
+        attempt: Attempt,
+        kind: SpliceKind,
+        now: Instant,
+        actions: &mut Vec<Action>,
+    ) {
+        actions.push(Action::Splice(attempt.id, kind));
         self.backoff[attempt.candidate] = Backoff::default();
         self.active = Some(Attempt {
             stage: Stage::Streaming,
@@ -498,6 +550,7 @@ impl Session {
         match self.phase {
             Phase::Tuning { give_up } if now >= give_up => {
                 self.close_all(actions);
+                self.refused = Some(Refusal::NoVideoData);
                 actions.push(Action::Refuse(Refusal::NoVideoData));
                 actions.push(Action::Log(SessionEvent::Exhausted {
                     last: self.last_failure,
@@ -567,6 +620,7 @@ impl Session {
         let first_tune = matches!(self.phase, Phase::Tuning { .. }) && self.last_failure.is_none();
         if first_tune && capacity_blocked && soonest_backoff.is_none() {
             // Nothing failed; the accounts are simply full.
+            self.refused = Some(Refusal::AllTunersInUse);
             actions.push(Action::Refuse(Refusal::AllTunersInUse));
             actions.push(Action::Log(SessionEvent::TunersBusy));
             self.finish(actions);

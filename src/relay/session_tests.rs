@@ -22,18 +22,9 @@ fn deadlines() -> Deadlines {
 /// Three streams: 0 and 1 on account 1, 2 on account 2.
 fn candidates() -> Vec<Candidate> {
     vec![
-        Candidate {
-            stream: "a:1".into(),
-            account_id: 1,
-        },
-        Candidate {
-            stream: "a:2".into(),
-            account_id: 1,
-        },
-        Candidate {
-            stream: "b:3".into(),
-            account_id: 2,
-        },
+        Candidate { account_id: 1 },
+        Candidate { account_id: 1 },
+        Candidate { account_id: 2 },
     ]
 }
 
@@ -121,7 +112,7 @@ fn healthy_tune_starts_on_the_best_stream() {
     assert_eq!(
         actions,
         vec![
-            Action::Splice(attempt),
+            Action::Splice(attempt, SpliceKind::First),
             Action::StartViewers,
             Action::Log(SessionEvent::Started { stream: 0 })
         ]
@@ -177,7 +168,7 @@ fn mid_stream_drop_fails_over_and_logs_it() {
     let backup = Rig::connected(&actions, 1);
     rig.now += Duration::from_millis(120);
     let actions = rig.deliver(backup);
-    assert_eq!(actions[0], Action::Splice(backup));
+    assert_eq!(actions[0], Action::Splice(backup, SpliceKind::Failover));
     assert!(
         !actions.contains(&Action::StartViewers),
         "viewers' responses continue untouched"
@@ -348,7 +339,7 @@ fn upgrade_returns_to_the_better_stream() {
         actions,
         vec![
             Action::Close(backup),
-            Action::Splice(probe),
+            Action::Splice(probe, SpliceKind::Upgrade),
             Action::Log(SessionEvent::Upgraded { from: 1, to: 0 })
         ]
     );
@@ -465,16 +456,7 @@ fn an_account_at_its_limit_is_skipped_and_a_full_lineup_is_refused_with_805() {
 #[test]
 fn failover_waits_for_a_connection_the_failing_stream_frees() {
     // One account, one connection: the dying stream's own connection is the one the backup needs.
-    let streams = vec![
-        Candidate {
-            stream: "a:1".into(),
-            account_id: 1,
-        },
-        Candidate {
-            stream: "a:2".into(),
-            account_id: 1,
-        },
-    ];
+    let streams = vec![Candidate { account_id: 1 }, Candidate { account_id: 1 }];
     let mut rig = Rig::with(streams, Full::default());
     let primary = Rig::connected(&rig.log, 0);
     rig.deliver(primary);
@@ -486,16 +468,7 @@ fn failover_waits_for_a_connection_the_failing_stream_frees() {
 
 #[test]
 fn a_freed_connection_starts_the_waiting_replacement_at_once() {
-    let streams = vec![
-        Candidate {
-            stream: "a:1".into(),
-            account_id: 1,
-        },
-        Candidate {
-            stream: "a:2".into(),
-            account_id: 1,
-        },
-    ];
+    let streams = vec![Candidate { account_id: 1 }, Candidate { account_id: 1 }];
     let mut rig = Rig::with(streams, Full::default());
     let primary = Rig::connected(&rig.log, 0);
     rig.deliver(primary);
@@ -517,10 +490,7 @@ fn a_freed_connection_starts_the_waiting_replacement_at_once() {
 
 #[test]
 fn back_off_grows_and_a_dead_stream_is_not_hammered() {
-    let streams = vec![Candidate {
-        stream: "a:1".into(),
-        account_id: 1,
-    }];
+    let streams = vec![Candidate { account_id: 1 }];
     let mut rig = Rig::with(streams, Full::default());
     let mut connects = vec![rig.now];
     let mut actions = rig.log.clone();
@@ -554,8 +524,8 @@ fn viewers_leaving_lingers_then_frees_the_upstream() {
     rig.deliver(primary);
     rig.feed(Input::ViewerJoined);
     assert_eq!(rig.session.viewers(), 2);
-    rig.feed(Input::ViewerLeft { remaining: 1 });
-    rig.feed(Input::ViewerLeft { remaining: 0 });
+    rig.feed(Input::ViewerLeft);
+    rig.feed(Input::ViewerLeft);
     rig.feed(Input::Media(primary));
     // A viewer that comes back within the linger keeps the session.
     rig.advance(Duration::from_secs(3));
@@ -563,7 +533,7 @@ fn viewers_leaving_lingers_then_frees_the_upstream() {
     rig.feed(Input::ViewerJoined);
     assert!(rig.advance(Duration::from_secs(3)).is_empty());
     rig.feed(Input::Media(primary));
-    rig.feed(Input::ViewerLeft { remaining: 0 });
+    rig.feed(Input::ViewerLeft);
     rig.feed(Input::Media(primary));
     assert!(rig.advance(Duration::from_millis(4_999)).is_empty());
     let actions = rig.advance(Duration::from_millis(1));
@@ -582,7 +552,7 @@ fn viewers_leaving_lingers_then_frees_the_upstream() {
 fn a_tune_abandoned_before_media_stops_at_once() {
     let mut rig = Rig::start();
     let primary = Rig::connected(&rig.log, 0);
-    let actions = rig.feed(Input::ViewerLeft { remaining: 0 });
+    let actions = rig.feed(Input::ViewerLeft);
     assert_eq!(actions[0], Action::Close(primary));
     assert!(rig.session.is_finished());
 }
@@ -628,4 +598,59 @@ fn stale_inputs_are_ignored() {
     assert!(rig.feed(Input::Failed(999, FailReason::Stall)).is_empty());
     assert!(rig.feed(Input::Headers(999)).is_empty());
     assert_eq!(rig.session.active_candidate(), Some(0));
+}
+
+#[test]
+fn what_viewers_may_do_follows_the_phase() {
+    let mut rig = Rig::start();
+    assert_eq!(rig.session.viewing(), Viewing::Waiting);
+    assert_eq!(rig.session.state_name(), "tuning");
+    let primary = Rig::connected(&rig.log, 0);
+    rig.deliver(primary);
+    assert_eq!(rig.session.viewing(), Viewing::Live);
+    assert_eq!(rig.session.feeding(), Some(primary));
+    rig.feed(Input::Failed(primary, FailReason::Stall));
+    assert_eq!(rig.session.state_name(), "failing");
+    assert_eq!(rig.session.viewing(), Viewing::Live, "responses stay open");
+    assert_eq!(rig.session.feeding(), None);
+    rig.feed(Input::ViewerJoined);
+    rig.feed(Input::ViewerLeft);
+    rig.feed(Input::ViewerLeft);
+    rig.advance(Duration::from_secs(5));
+    assert_eq!(rig.session.viewing(), Viewing::Ended);
+    assert_eq!(rig.session.peak_viewers(), 2);
+}
+
+#[test]
+fn a_refused_session_says_why() {
+    let capacity = Full::default();
+    capacity.0.borrow_mut().extend([1, 2]);
+    let rig = Rig::with(candidates(), capacity);
+    assert_eq!(
+        rig.session.viewing(),
+        Viewing::Refused(Refusal::AllTunersInUse)
+    );
+    let mut rig = Rig::start();
+    for _ in 0..100 {
+        let pending: Vec<AttemptId> = rig
+            .log
+            .iter()
+            .filter_map(|a| match a {
+                Action::Connect { attempt, .. } => Some(*attempt),
+                _ => None,
+            })
+            .collect();
+        for attempt in pending {
+            rig.feed(Input::Failed(attempt, FailReason::ConnectionError));
+        }
+        rig.log.clear();
+        rig.advance(Duration::from_millis(500));
+        if rig.session.is_finished() {
+            break;
+        }
+    }
+    assert_eq!(
+        rig.session.viewing(),
+        Viewing::Refused(Refusal::NoVideoData)
+    );
 }

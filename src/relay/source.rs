@@ -1,11 +1,18 @@
-//! One upstream attempt: connect through the upstream client (from the panel's `/live/…` URL
-//! every time: redirect tokens are single-use), check that the body is MPEG-TS, align it to
-//! whole packets from its first PAT, and report everything to the channel as messages. The
-//! attempt holds its [`Tuner`] until its connection is really gone.
+//! Upstream attempts: the connector that opens them and the attempt task that reads one.
+//!
+//! An attempt connects through the upstream client (from the panel's `/live/…` URL every time:
+//! redirect tokens are single-use), checks that the body is MPEG-TS, aligns it to whole packets
+//! from its first PAT, and reports to its channel through the [`Feed`] trait, in the attempt's
+//! own task as things happen (no queue in between: one task hop less per chunk on the hot path).
+//! The attempt holds its [`Tuner`] until its connection is really gone.
+//!
+//! The channel sees only the [`Connect`] and [`Attempt`] traits, so its tests open fake attempts.
 
-use std::cell::RefCell;
-use std::rc::Rc;
-use std::time::Duration;
+use std::cell::{Cell, RefCell};
+use std::rc::{Rc, Weak};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
 
 use crate::upstream::{self, Closer, ErrorKind, RequestOptions, Url};
 
@@ -24,126 +31,203 @@ pub struct StreamSource {
     pub user_agent: String,
 }
 
-/// What an attempt reports to its channel, called in the attempt's task as it happens (no
-/// queue in between: one task hop less per chunk on the hot path).
-pub type Report = Rc<dyn Fn(SourceMsg)>;
+/// A lineup channel as the relay needs it.
+#[derive(Debug, Clone)]
+pub struct ChannelInfo {
+    pub number: String,
+    pub name: String,
+    pub guide_id: String,
+    /// Best first.
+    pub sources: Vec<StreamSource>,
+}
 
-/// What an attempt reports to its channel.
-pub enum SourceMsg {
-    Headers(AttemptId),
-    Data(AttemptId, Aligned),
-    Failed(AttemptId, FailReason),
+/// What an attempt reports to (its channel).
+pub trait Feed {
+    /// The response head arrived with a 2xx status.
+    fn headers(&self, attempt: AttemptId);
+    /// Whole packets of the body.
+    fn media(&self, attempt: AttemptId, aligned: Aligned);
+    /// The attempt failed; nothing more comes from it.
+    fn failed(&self, attempt: AttemptId, reason: FailReason);
+}
+
+/// Opens upstream attempts.
+pub trait Connect {
+    /// Starts an attempt on `source` that reports to `feed` and holds `tuner` until its
+    /// connection is gone. It must not report before `open` returns.
+    fn open(
+        &self,
+        attempt: AttemptId,
+        source: &StreamSource,
+        tuner: Tuner,
+        feed: Weak<dyn Feed>,
+    ) -> Box<dyn Attempt>;
 }
 
 /// The channel's handle on a running attempt.
-pub struct AttemptHandle {
-    closer: Rc<RefCell<Option<Closer>>>,
-    cancelled: Rc<std::cell::Cell<bool>>,
+pub trait Attempt {
+    /// Stops the attempt: nothing more is reported, and its connection (with its tuner) goes as
+    /// soon as the socket is shut down.
+    fn close(&self);
 }
 
-impl AttemptHandle {
-    /// Stops the attempt: its socket is shut down so a pending read returns, and nothing more is
-    /// reported but `Ended`.
-    pub fn close(&self) {
-        self.cancelled.set(true);
-        if let Some(closer) = self.closer.borrow().as_ref() {
+/// The real connector: attempts over our upstream client, each in its own task.
+pub struct UpstreamConnector {
+    http: upstream::Client,
+    head_timeout: Duration,
+}
+
+impl UpstreamConnector {
+    /// `head_timeout` covers connect, TLS and the response head of the whole redirect chain.
+    pub fn new(http: upstream::Client, head_timeout: Duration) -> UpstreamConnector {
+        UpstreamConnector { http, head_timeout }
+    }
+}
+
+impl Connect for UpstreamConnector {
+    fn open(
+        &self,
+        attempt: AttemptId,
+        source: &StreamSource,
+        tuner: Tuner,
+        feed: Weak<dyn Feed>,
+    ) -> Box<dyn Attempt> {
+        let handle = Rc::new(Handle::default());
+        let options = RequestOptions {
+            user_agent: source.user_agent.clone(),
+            head_timeout: self.head_timeout,
+            // The session machine owns stall detection and closes the attempt.
+            idle_timeout: None,
+            max_redirects: 5,
+        };
+        let reader = Reader {
+            id: attempt,
+            http: self.http.clone(),
+            url: source.url.clone(),
+            options,
+            handle: handle.clone(),
+            feed,
+        };
+        tokio_uring::spawn(async move {
+            let failure = reader.run().await;
+            if let Some(reason) = failure
+                && !reader.handle.cancelled.get()
+                && let Some(feed) = reader.feed.upgrade()
+            {
+                feed.failed(reader.id, reason);
+            }
+            // Only now is the connection gone: the tuner frees its slot (and says so) on drop.
+            drop(tuner);
+        });
+        Box::new(AttemptHandle(handle))
+    }
+}
+
+/// Shared between an attempt's task and its channel's handle.
+#[derive(Default)]
+struct Handle {
+    closer: RefCell<Option<Closer>>,
+    cancelled: Cell<bool>,
+}
+
+struct AttemptHandle(Rc<Handle>);
+
+impl Attempt for AttemptHandle {
+    fn close(&self) {
+        self.0.cancelled.set(true);
+        if let Some(closer) = self.0.closer.borrow().as_ref() {
+            // A pending read returns at once; the task then ends and drops its tuner.
             closer.close();
         }
     }
 }
 
-/// Starts an attempt on the current runtime.
-pub fn spawn(
+/// One attempt's task state.
+struct Reader {
     id: AttemptId,
-    source: &StreamSource,
-    http: &upstream::Client,
-    head_timeout: Duration,
-    tuner: Tuner,
-    report: Report,
-) -> AttemptHandle {
-    let closer = Rc::new(RefCell::new(None));
-    let cancelled = Rc::new(std::cell::Cell::new(false));
-    let handle = AttemptHandle {
-        closer: closer.clone(),
-        cancelled: cancelled.clone(),
-    };
-    let url = source.url.clone();
-    let options = RequestOptions {
-        user_agent: source.user_agent.clone(),
-        head_timeout,
-        // The session machine owns stall detection and closes the attempt.
-        idle_timeout: None,
-        max_redirects: 5,
-    };
-    let http = http.clone();
-    tokio_uring::spawn(async move {
-        let failure = run(id, &http, &url, &options, &closer, &cancelled, &report).await;
-        if let Some(reason) = failure
-            && !cancelled.get()
-        {
-            report(SourceMsg::Failed(id, reason));
-        }
-        // Only now is the connection gone: the tuner frees its slot (and says so) on drop.
-        drop(tuner);
-    });
-    handle
+    http: upstream::Client,
+    url: Url,
+    options: RequestOptions,
+    handle: Rc<Handle>,
+    feed: Weak<dyn Feed>,
 }
 
-/// Reads the attempt to its end; returns why it failed (`None` if it was cancelled).
-async fn run(
-    id: AttemptId,
-    http: &upstream::Client,
-    url: &Url,
-    options: &RequestOptions,
-    closer: &RefCell<Option<Closer>>,
-    cancelled: &std::cell::Cell<bool>,
-    report: &Report,
-) -> Option<FailReason> {
-    let mut response = match http.get(url, options).await {
-        Ok(response) => response,
-        Err(e) => return Some(reason_of(&e)),
-    };
-    if cancelled.get() {
-        response.close();
-        return None;
-    }
-    if !(200..300).contains(&response.status) {
-        let status = response.status;
-        response.close();
-        return Some(FailReason::HttpError(status));
-    }
-    *closer.borrow_mut() = Some(response.closer());
-    report(SourceMsg::Headers(id));
-    let mut aligner = Aligner::new();
-    let mut delivered = false;
-    let mut batching = Batching::new();
-    loop {
-        match response.next_chunk().await {
-            _ if cancelled.get() => {
+impl Reader {
+    /// Reads the attempt to its end; returns why it failed (`None` if it was cancelled or its
+    /// channel is gone).
+    async fn run(&self) -> Option<FailReason> {
+        let mut response = match self.http.get(&self.url, &self.options).await {
+            Ok(response) => response,
+            Err(e) => return Some(reason_of(&e)),
+        };
+        if self.handle.cancelled.get() {
+            response.close();
+            return None;
+        }
+        if !(200..300).contains(&response.status) {
+            let status = response.status;
+            response.close();
+            return Some(FailReason::HttpError(status));
+        }
+        *self.handle.closer.borrow_mut() = Some(response.closer());
+        self.feed.upgrade()?.headers(self.id);
+        let mut body = BodyCheck::default();
+        let mut batching = Batching::default();
+        loop {
+            let next = response.next_chunk().await;
+            let feed = self.feed.upgrade().filter(|_| !self.handle.cancelled.get());
+            let Some(feed) = feed else {
                 response.close();
                 return None;
-            }
-            Ok(Some(chunk)) => {
-                if let Some(low_water) = batching.observe(chunk.len()) {
-                    // Best effort: without it the stream works, with more wake-ups.
-                    let _ = response.set_receive_low_water(low_water);
+            };
+            match next {
+                Ok(Some(chunk)) => {
+                    if let Some(low_water) = batching.observe(chunk.len(), Instant::now()) {
+                        // Best effort: without it the stream works, with more wake-ups.
+                        let _ = response.set_receive_low_water(low_water);
+                    }
+                    let checked = body.push(chunk, &mut |aligned| feed.media(self.id, aligned));
+                    if let Err(reason) = checked {
+                        response.close();
+                        return Some(reason);
+                    }
                 }
-                let pushed = aligner.push(chunk, &mut |aligned| {
-                    delivered = true;
-                    report(SourceMsg::Data(id, aligned));
-                });
-                if pushed.is_err() {
+                Ok(None) => return Some(body.ended()),
+                Err(e) => {
                     response.close();
-                    return Some(FailReason::NotTs);
+                    return Some(reason_of(&e));
                 }
             }
-            // A short body that never showed TS (an error page) is not TS; else the stream ended.
-            Ok(None) if aligner.skipped() > 0 && !delivered => return Some(FailReason::NotTs),
-            Ok(None) => return Some(FailReason::StreamError),
-            Err(e) => {
-                response.close();
-                return Some(reason_of(&e));
-            }
+        }
+    }
+}
+
+/// Checks and aligns one attempt's body: whole packets from its first PAT, or why it is not a
+/// usable stream.
+#[derive(Debug, Default)]
+struct BodyCheck {
+    aligner: Aligner,
+    delivered: bool,
+}
+
+impl BodyCheck {
+    fn push(&mut self, chunk: Bytes, out: &mut impl FnMut(Aligned)) -> Result<(), FailReason> {
+        let delivered = &mut self.delivered;
+        self.aligner
+            .push(chunk, &mut |aligned| {
+                *delivered = true;
+                out(aligned);
+            })
+            .map_err(|_| FailReason::NotTs)
+    }
+
+    /// Why the body's end ends the attempt: a short body that never showed TS (an error page) is
+    /// not TS; anything else is a stream that stopped.
+    fn ended(&self) -> FailReason {
+        if self.aligner.skipped() > 0 && !self.delivered {
+            FailReason::NotTs
+        } else {
+            FailReason::StreamError
         }
     }
 }
@@ -151,8 +235,9 @@ async fn run(
 /// Once a source has delivered steadily for a while, reads wait for about [`BATCH`] of its data
 /// instead of completing every few kilobytes: the relay's cost is per read, write and wake-up,
 /// not per byte. Off while tuning, so the first bytes (and a splice) are never delayed.
+#[derive(Debug, Default)]
 struct Batching {
-    started: Option<std::time::Instant>,
+    started: Option<Instant>,
     bytes: usize,
     set: bool,
 }
@@ -165,22 +250,14 @@ const MIN_LOW_WATER: usize = 8 * 1024;
 const MAX_LOW_WATER: usize = 192 * 1024;
 
 impl Batching {
-    fn new() -> Batching {
-        Batching {
-            started: None,
-            bytes: 0,
-            set: false,
-        }
-    }
-
-    /// Counts a chunk; returns the low-water mark to set, once.
-    fn observe(&mut self, len: usize) -> Option<usize> {
+    /// Counts a chunk that arrived at `now`; returns the low-water mark to set, once.
+    fn observe(&mut self, len: usize, now: Instant) -> Option<usize> {
         if self.set {
             return None;
         }
-        let started = *self.started.get_or_insert_with(std::time::Instant::now);
+        let started = *self.started.get_or_insert(now);
         self.bytes += len;
-        let elapsed = started.elapsed();
+        let elapsed = now.saturating_duration_since(started);
         if elapsed < WARM_UP {
             return None;
         }
@@ -198,5 +275,83 @@ fn reason_of(error: &upstream::UpstreamError) -> FailReason {
         ErrorKind::Stall => FailReason::Stall,
         ErrorKind::Config | ErrorKind::ConnectionError => FailReason::ConnectionError,
         ErrorKind::Protocol | ErrorKind::TooLarge => FailReason::StreamError,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::relay::ts::{NOT_TS_LIMIT, PACKET};
+
+    fn packets(pids: &[u16]) -> Vec<u8> {
+        let mut out = Vec::new();
+        for &pid in pids {
+            let mut packet = [0xffu8; PACKET];
+            packet[0] = 0x47;
+            packet[1] = 0x40 | (pid >> 8) as u8;
+            packet[2] = pid as u8;
+            packet[3] = 0x10;
+            out.extend_from_slice(&packet);
+        }
+        out
+    }
+
+    fn push_all(check: &mut BodyCheck, body: &[u8]) -> (Result<(), FailReason>, usize) {
+        let mut got = 0;
+        let result = check.push(Bytes::copy_from_slice(body), &mut |a| got += a.data.len());
+        (result, got)
+    }
+
+    #[test]
+    fn a_ts_body_is_forwarded_from_its_pat_and_its_end_is_a_stream_error() {
+        let mut check = BodyCheck::default();
+        let (result, got) = push_all(&mut check, &packets(&[0x100, 0, 0x100, 0x101]));
+        assert_eq!(result, Ok(()));
+        assert_eq!(got, 3 * PACKET, "nothing before the first PAT");
+        assert_eq!(check.ended(), FailReason::StreamError);
+    }
+
+    #[test]
+    fn a_short_error_page_is_not_ts() {
+        let mut check = BodyCheck::default();
+        let (result, got) = push_all(&mut check, b"<html><body>Forbidden</body></html>");
+        assert_eq!((result, got), (Ok(()), 0));
+        assert_eq!(check.ended(), FailReason::NotTs);
+    }
+
+    #[test]
+    fn a_long_body_without_sync_fails_as_not_ts() {
+        let mut check = BodyCheck::default();
+        let page = vec![b'x'; NOT_TS_LIMIT as usize + 1];
+        assert_eq!(push_all(&mut check, &page).0, Err(FailReason::NotTs));
+    }
+
+    #[test]
+    fn batching_waits_for_a_steady_second_then_sizes_reads_to_the_rate() {
+        let start = Instant::now();
+        let mut batching = Batching::default();
+        // 2.5 MB/s in 25 KB pieces every 10 ms.
+        for tick in 0..100 {
+            let at = start + Duration::from_millis(10 * tick);
+            assert_eq!(batching.observe(25_000, at), None, "tick {tick}");
+        }
+        let mark = batching.observe(25_000, start + Duration::from_secs(1));
+        // 2.525 MB over 1 s, 60 ms of it.
+        assert_eq!(mark, Some(151_500));
+        assert_eq!(
+            batching.observe(25_000, start + Duration::from_secs(2)),
+            None
+        );
+    }
+
+    #[test]
+    fn batching_is_clamped() {
+        let start = Instant::now();
+        let mut slow = Batching::default();
+        slow.observe(100, start);
+        assert_eq!(slow.observe(100, start + WARM_UP), Some(MIN_LOW_WATER));
+        let mut fast = Batching::default();
+        fast.observe(50_000_000, start);
+        assert_eq!(fast.observe(1, start + WARM_UP), Some(MAX_LOW_WATER));
     }
 }

@@ -13,11 +13,10 @@ use serde_json::json;
 use crate::http::{Connection, Request, Version};
 use crate::store::Level;
 
-use super::channel::{Channel, Viewing};
-use super::manager::Relay;
+use super::channel::Channel;
 use super::metrics::add;
 use super::ring::Lagged;
-use super::session::Refusal;
+use super::session::{Refusal, Viewing};
 
 /// Slices handed to one writev.
 const MAX_WRITE_BUFS: usize = 64;
@@ -26,19 +25,19 @@ const MAX_WRITE_BUFS: usize = 64;
 const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Serves one viewer of `channel` on `connection` until either side ends.
-pub async fn watch(
-    relay: Rc<Relay>,
-    channel: Rc<Channel>,
-    connection: Connection,
-    request: Request,
-) {
+pub async fn watch(channel: Rc<Channel>, connection: Connection, request: Request) {
     let requested = Instant::now();
     let connection = Rc::new(connection);
+    log::debug!(
+        "channel {}: viewer {} tuned in",
+        channel.info.number,
+        connection.peer()
+    );
     let gone = Rc::new(Cell::new(false));
     spawn_hangup_watch(connection.clone(), gone.clone(), channel.clone());
 
     channel
-        .wakeup
+        .wakeup()
         .until(|| gone.get() || channel.viewing() != Viewing::Waiting)
         .await;
     let head = match channel.viewing() {
@@ -56,25 +55,30 @@ pub async fn watch(
         && connection.write_all(head).await.is_ok()
         && live
     {
-        stream(&relay, &channel, &connection, &gone, requested).await;
+        stream(&channel, &connection, &gone, requested).await;
     }
     connection.close();
+    log::debug!(
+        "channel {}: viewer {} left",
+        channel.info.number,
+        connection.peer()
+    );
     channel.leave();
 }
 
 /// Writes the ring to the viewer until the channel ends, the viewer leaves or lags.
 async fn stream(
-    relay: &Relay,
     channel: &Rc<Channel>,
     connection: &Connection,
     gone: &Cell<bool>,
     requested: Instant,
 ) {
+    let metrics = &channel.services().metrics;
     let mut position = None;
     channel
-        .wakeup
+        .wakeup()
         .until(|| {
-            position = channel.ring.borrow().start();
+            position = channel.ring().start();
             position.is_some() || gone.get() || channel.viewing() != Viewing::Live
         })
         .await;
@@ -85,22 +89,17 @@ async fn stream(
     let mut bufs: Vec<Bytes> = Vec::with_capacity(MAX_WRITE_BUFS);
     loop {
         bufs.clear();
-        match channel
-            .ring
-            .borrow()
-            .read(position, &mut bufs, MAX_WRITE_BUFS)
-        {
+        let read = channel.ring().read(position, &mut bufs, MAX_WRITE_BUFS);
+        match read {
             Ok(next) => position = next,
-            Err(Lagged) => return drop_slow(relay, channel, connection),
+            Err(Lagged) => return drop_slow(channel, connection),
         }
         if bufs.is_empty() {
             let at = position;
             channel
-                .wakeup
+                .wakeup()
                 .until(|| {
-                    gone.get()
-                        || channel.viewing() != Viewing::Live
-                        || channel.ring.borrow().end() != at
+                    gone.get() || channel.viewing() != Viewing::Live || channel.ring().end() != at
                 })
                 .await;
             if gone.get() || channel.viewing() != Viewing::Live {
@@ -116,21 +115,29 @@ async fn stream(
         .await;
         match written {
             Ok((Ok(()), returned)) => bufs = returned,
-            Ok((Err(_), _)) => return,
+            Ok((Err(e), _)) => {
+                log::debug!(
+                    "channel {}: viewer {}: write failed: {e}",
+                    channel.info.number,
+                    connection.peer()
+                );
+                return;
+            }
             // The abandoned write stays in flight until close() shuts the socket down.
-            Err(_) => return drop_slow(relay, channel, connection),
+            Err(_) => return drop_slow(channel, connection),
         }
-        add(&relay.metrics.bytes_out, len as u64);
+        add(&metrics.bytes_out, len as u64);
         if first {
-            relay.metrics.start_latency(requested.elapsed());
+            metrics.start_latency(requested.elapsed());
             first = false;
         }
     }
 }
 
-fn drop_slow(relay: &Relay, channel: &Channel, connection: &Connection) {
-    add(&relay.metrics.dropped_viewers, 1);
-    relay.events.emit(
+fn drop_slow(channel: &Channel, connection: &Connection) {
+    let services = channel.services();
+    add(&services.metrics.dropped_viewers, 1);
+    services.events.emit(
         Level::Warn,
         "viewer",
         format!(
@@ -155,7 +162,7 @@ fn spawn_hangup_watch(connection: Rc<Connection>, gone: Rc<Cell<bool>>, channel:
             }
         }
         gone.set(true);
-        channel.wakeup.wake();
+        channel.wakeup().wake();
     });
 }
 

@@ -24,7 +24,7 @@ use tokio::sync::watch;
 use crate::config::Config;
 use crate::hdhr::{self, Device, DeviceId, DiscoverySettings};
 use crate::http::{self, ServerConfig, Shutdown, ShutdownTrigger};
-use crate::relay::Relay;
+use crate::relay::{Relay, Services, UpstreamConnector};
 use crate::store::{Event, Level, Store};
 
 pub use routes::stream_channel;
@@ -155,7 +155,12 @@ async fn run(
     })
     .map_err(|e| e.to_string())?;
     let events = Rc::new(events::EventLog::start(&data_dir)?);
-    let relay = Relay::new(http_client, config.deadlines.clone(), events);
+    let connector = UpstreamConnector::new(http_client, config.deadlines.connect);
+    let relay = Relay::new(Services::new(
+        Box::new(connector),
+        config.deadlines.clone(),
+        events,
+    ));
     relay.set_account_limits(snapshot.account_limits.iter().copied());
     let current = Rc::new(RefCell::new(Rc::new(snapshot)));
     let routes = Rc::new(routes::Routes {

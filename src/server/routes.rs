@@ -51,7 +51,7 @@ impl Handler for Routes {
             "/status" => {
                 let status = serde_json::json!({
                     "sessions": self.relay.status(),
-                    "tuners": { "in_use": self.relay.tuners.in_use(), "total": self.relay.tuners.total() },
+                    "tuners": { "in_use": self.relay.tuners().in_use(), "total": self.relay.tuners().total() },
                 });
                 Response::full(200, vec![("Content-Type", JSON.into())], status.to_string())
             }

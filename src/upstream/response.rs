@@ -182,13 +182,13 @@ impl Response {
         Ok(first.unwrap_or_else(|| rest.freeze()))
     }
 
-    /// A handle that can shut this response's socket down from another task.
     /// Lets reads complete only once `bytes` are buffered (see
     /// [`crate::net::set_receive_low_water`]); for a body that is already flowing steadily.
     pub fn set_receive_low_water(&self, bytes: usize) -> std::io::Result<()> {
         self.conn.set_receive_low_water(bytes)
     }
 
+    /// A handle that can shut this response's socket down from another task.
     pub fn closer(&self) -> Closer {
         self.conn.closer()
     }
