@@ -35,7 +35,7 @@ fn the_first_media_starts_the_viewers_and_is_the_first_chunk_they_get() {
     assert_eq!(channel.viewing(), Viewing::Waiting, "headers are not media");
     channel.media(opened[0].attempt, chunk(1));
     assert_eq!(channel.viewing(), Viewing::Live);
-    assert_eq!(ring_tags(&channel), [1]);
+    assert_eq!(ring_tags(&channel.ring()), [1]);
     assert_eq!(channel.status().state, "live");
     assert_eq!(channel.status().stream.as_deref(), Some("101:0"));
     assert_eq!(channel.status().bytes, 2 * 188);
@@ -49,7 +49,7 @@ fn a_failover_splices_at_the_replacement_s_first_chunk_and_ignores_the_dead_sour
     let rig = Rig::new(&[(1, 1), (2, 1)]);
     let channel = start(&rig, &[1, 2]);
     let primary = rig.connector.opened()[0].attempt;
-    rig.deliver(&channel, primary);
+    rig.deliver(&*channel, primary);
     channel.media(primary, chunk(2));
 
     rig.advance(Duration::from_millis(40));
@@ -66,7 +66,7 @@ fn a_failover_splices_at_the_replacement_s_first_chunk_and_ignores_the_dead_sour
     channel.headers(backup);
     rig.advance(Duration::from_millis(60));
     channel.media(backup, chunk(4));
-    assert_eq!(ring_tags(&channel), [0xEE, 2, 4]);
+    assert_eq!(ring_tags(&channel.ring()), [0xEE, 2, 4]);
     assert_eq!(channel.status().state, "live");
     assert_eq!(metric(&channel, "failovers_total"), "1");
     let text = channel.services().metrics.render(0, 0, 0, 0);
@@ -88,7 +88,7 @@ fn the_return_to_the_better_stream_switches_at_its_first_chunk() {
     channel.failed(primary, FailReason::ConnectionError);
     rig.connector.drop_connection(primary);
     let backup = rig.connector.opened()[1].attempt;
-    rig.deliver(&channel, backup);
+    rig.deliver(&*channel, backup);
 
     // Every upgrade interval the better stream is probed while the backup keeps playing.
     rig.advance(Duration::from_secs(60));
@@ -104,7 +104,7 @@ fn the_return_to_the_better_stream_switches_at_its_first_chunk() {
     channel.media(probe, chunk(3));
     assert!(rig.connector.opened()[1].closed, "the backup goes at once");
     channel.media(backup, chunk(4));
-    assert_eq!(ring_tags(&channel), [0xEE, 1, 2, 3]);
+    assert_eq!(ring_tags(&channel.ring()), [0xEE, 1, 2, 3]);
     assert_eq!(channel.status().stream.as_deref(), Some("101:0"));
     assert_eq!(metric(&channel, "upgrades_total"), "1");
     assert_eq!(metric(&channel, "failovers_total"), "0");
@@ -116,7 +116,7 @@ fn viewers_are_counted_by_the_session_and_the_last_one_out_ends_it_after_the_lin
     let rig = Rig::new(&[(1, 2)]);
     let channel = start(&rig, &[1]);
     let attempt = rig.connector.opened()[0].attempt;
-    rig.deliver(&channel, attempt);
+    rig.deliver(&*channel, attempt);
     channel.join();
     channel.join();
     assert_eq!(channel.viewers(), 3);
@@ -202,10 +202,10 @@ fn no_event_or_status_names_a_stream_url() {
     let rig = Rig::new(&[(1, 1), (2, 1)]);
     let channel = start(&rig, &[1, 2]);
     let primary = rig.connector.opened()[0].attempt;
-    rig.deliver(&channel, primary);
+    rig.deliver(&*channel, primary);
     channel.failed(primary, FailReason::HttpError(403));
     let backup = rig.connector.opened()[1].attempt;
-    rig.deliver(&channel, backup);
+    rig.deliver(&*channel, backup);
     channel.leave();
     rig.advance(Duration::from_secs(5));
     channel.tick();

@@ -192,7 +192,7 @@ mod tests {
             let relay = Relay::new(rig.services());
             let news = relay.channel_for(rig.channel("101", &[1, 1]));
             let attempt = rig.connector.opened()[0].attempt;
-            rig.deliver(&news, attempt);
+            rig.deliver(&*news, attempt);
             // The stream dies, but its connection lingers: the replacement must wait for it.
             news.failed(attempt, FailReason::StreamError);
             assert_eq!(rig.connector.opened().len(), 1);

@@ -11,8 +11,8 @@ use crate::config::Deadlines;
 use crate::store::Level;
 use crate::upstream::Url;
 
-use super::channel::Channel;
 use super::metrics::Metrics;
+use super::ring::Ring;
 use super::services::{Clock, EventSink, RING_BYTES, Services};
 use super::session::AttemptId;
 use super::source::{Attempt, ChannelInfo, Connect, Feed, StreamSource};
@@ -194,7 +194,7 @@ impl Rig {
     }
 
     /// Headers, then one chunk starting with a PAT.
-    pub fn deliver(&self, channel: &Channel, attempt: AttemptId) {
+    pub fn deliver(&self, channel: &dyn Feed, attempt: AttemptId) {
         channel.headers(attempt);
         channel.media(attempt, chunk(0xEE));
     }
@@ -216,9 +216,8 @@ pub fn chunk(tag: u8) -> Aligned {
     }
 }
 
-/// The tags of the chunks in `channel`'s ring from its oldest byte on.
-pub fn ring_tags(channel: &Channel) -> Vec<u8> {
-    let ring = channel.ring();
+/// The tags of the chunks in the ring from its oldest byte on.
+pub fn ring_tags(ring: &Ring) -> Vec<u8> {
     let mut bufs = Vec::new();
     let start = ring.oldest();
     ring.read(start, &mut bufs, usize::MAX)
