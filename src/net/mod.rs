@@ -1,4 +1,6 @@
-//! The thin seam over tokio-uring: the rest of the crate reaches io_uring only through here.
+//! The thin seam over tokio-uring's pitfalls: starting the runtime, TCP connect, listen and close,
+//! and socket options. Other modules use tokio-uring's own types directly (`spawn`, `UdpSocket`,
+//! the buffer traits); what must be done carefully with sockets is done here.
 //!
 //! tokio-uring has no maintainer and known pitfalls (see `shared/reference/RUNTIME-NOTES.md`): its
 //! `start` panics where io_uring is unavailable, and dropping a future does not cancel the kernel
