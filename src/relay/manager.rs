@@ -57,7 +57,7 @@ impl Relay {
         let relay = self.clone();
         Response::take_over(move |connection: Connection, request: Request| async move {
             let channel = relay.channel_for(info);
-            viewer::watch(channel, connection, request).await;
+            viewer::watch(channel, connection, request.version).await;
         })
     }
 

@@ -2,15 +2,19 @@
 //! then writes the channel's ring from a recent PAT onwards. The bytes are the ring's shared
 //! slices, written with writev: no per-viewer copy. A viewer that falls further behind than the
 //! ring holds is dropped; it never slows the upstream or the other viewers.
+//!
+//! The viewer sees its connection through [`ViewerSocket`], so its tests use an in-memory one.
 
 use std::cell::Cell;
+use std::io;
+use std::net::SocketAddr;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use serde_json::json;
 
-use crate::http::{Connection, Request, Version};
+use crate::http::{Connection, Version};
 use crate::store::Level;
 
 use super::channel::Channel;
@@ -24,8 +28,44 @@ const MAX_WRITE_BUFS: usize = 64;
 /// one that fell behind the ring.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Serves one viewer of `channel` on `connection` until either side ends.
-pub async fn watch(channel: Rc<Channel>, connection: Connection, request: Request) {
+/// What a viewer needs of its connection.
+pub(crate) trait ViewerSocket {
+    fn peer(&self) -> SocketAddr;
+    /// Writes all of `buf`, shared, not copied.
+    async fn write_all(&self, buf: Bytes) -> io::Result<()>;
+    /// Writes all of `bufs`; returns the vector for reuse.
+    async fn writev_all(&self, bufs: Vec<Bytes>) -> (io::Result<()>, Vec<Bytes>);
+    /// Reads what the client sends; `Ok(0)` when it closed its side.
+    async fn read(&self, buf: Vec<u8>) -> (io::Result<usize>, Vec<u8>);
+    /// Shuts the socket down: an operation in flight on it completes.
+    fn close(&self);
+}
+
+impl ViewerSocket for Connection {
+    fn peer(&self) -> SocketAddr {
+        Connection::peer(self)
+    }
+    async fn write_all(&self, buf: Bytes) -> io::Result<()> {
+        Connection::write_all(self, buf).await
+    }
+    async fn writev_all(&self, bufs: Vec<Bytes>) -> (io::Result<()>, Vec<Bytes>) {
+        Connection::writev_all(self, bufs).await
+    }
+    async fn read(&self, buf: Vec<u8>) -> (io::Result<usize>, Vec<u8>) {
+        Connection::read(self, buf).await
+    }
+    fn close(&self) {
+        Connection::close(self)
+    }
+}
+
+/// Serves one viewer of `channel` on `connection` until either side ends. `channel` already
+/// counts this viewer; it is told when the viewer leaves.
+pub(crate) async fn watch<S: ViewerSocket + 'static>(
+    channel: Rc<Channel>,
+    connection: S,
+    version: Version,
+) {
     let requested = Instant::now();
     let connection = Rc::new(connection);
     log::debug!(
@@ -42,12 +82,12 @@ pub async fn watch(channel: Rc<Channel>, connection: Connection, request: Reques
         .await;
     let head = match channel.viewing() {
         _ if gone.get() => None,
-        Viewing::Live => Some(ok_head(request.version)),
+        Viewing::Live => Some(ok_head(version)),
         Viewing::Refused(Refusal::AllTunersInUse) => {
-            Some(refusal_head(request.version, "805 All Tuners In Use"))
+            Some(refusal_head(version, "805 All Tuners In Use"))
         }
         Viewing::Refused(Refusal::NoVideoData) | Viewing::Ended | Viewing::Waiting => {
-            Some(refusal_head(request.version, "807 No Video Data"))
+            Some(refusal_head(version, "807 No Video Data"))
         }
     };
     let live = channel.viewing() == Viewing::Live;
@@ -55,7 +95,7 @@ pub async fn watch(channel: Rc<Channel>, connection: Connection, request: Reques
         && connection.write_all(head).await.is_ok()
         && live
     {
-        stream(&channel, &connection, &gone, requested).await;
+        stream(&channel, &*connection, &gone, requested).await;
     }
     connection.close();
     log::debug!(
@@ -69,7 +109,7 @@ pub async fn watch(channel: Rc<Channel>, connection: Connection, request: Reques
 /// Writes the ring to the viewer until the channel ends, the viewer leaves or lags.
 async fn stream(
     channel: &Rc<Channel>,
-    connection: &Connection,
+    connection: &impl ViewerSocket,
     gone: &Cell<bool>,
     requested: Instant,
 ) {
@@ -134,7 +174,7 @@ async fn stream(
     }
 }
 
-fn drop_slow(channel: &Channel, connection: &Connection) {
+fn drop_slow(channel: &Channel, connection: &impl ViewerSocket) {
     let services = channel.services();
     add(&services.metrics.dropped_viewers, 1);
     services.events.emit(
@@ -150,10 +190,16 @@ fn drop_slow(channel: &Channel, connection: &Connection) {
 }
 
 /// Notices a viewer that hung up while nothing is being written (tuning, a failover gap).
-fn spawn_hangup_watch(connection: Rc<Connection>, gone: Rc<Cell<bool>>, channel: Rc<Channel>) {
+fn spawn_hangup_watch<S: ViewerSocket + 'static>(
+    connection: Rc<S>,
+    gone: Rc<Cell<bool>>,
+    channel: Rc<Channel>,
+) {
     tokio_uring::spawn(async move {
-        let mut buf = vec![0u8; 512];
+        // What the client sends is read and dropped: the buffer never grows.
+        let mut buf = Vec::with_capacity(512);
         loop {
+            buf.clear();
             let (read, returned) = connection.read(buf).await;
             buf = returned;
             match read {
@@ -187,3 +233,7 @@ fn refusal_head(version: Version, error: &str) -> Bytes {
         "{status}\r\nX-HDHomeRun-Error: {error}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
     ))
 }
+
+#[cfg(test)]
+#[path = "viewer_tests.rs"]
+mod tests;
