@@ -15,6 +15,7 @@
 //! - `net`: the thin seam over tokio-uring (runtime start, connect with deadline, socket close).
 //! - `store`: SQLite persistence (schema, migrations, encrypted secrets, events).
 //! - `config`, `time`: the TOML config and data-dir resolution; UTC calendar time.
+//! - `logging`: the `log` facade's records to stderr (journald priorities when it is the journal).
 //! - `demo`: `streamforge demo`, the appliance against the built-in provider and guide.
 //! - `fake_provider`: a loopback Xtream panel for tests and `streamforge demo`.
 
@@ -25,6 +26,7 @@ pub mod fake_provider;
 pub mod guide;
 pub mod hdhr;
 pub mod http;
+pub mod logging;
 pub mod matching;
 pub mod net;
 pub mod relay;

@@ -163,6 +163,7 @@ pub fn main() -> i32 {
 
 fn run(cli: &Cli) -> Outcome {
     let context = Context::load(cli)?;
+    crate::logging::init(context.config.log.level);
     match &cli.command {
         Command::Serve(args) => serve::run(&context, args),
         Command::Demo(args) => demo::run(&context, args),

@@ -109,6 +109,8 @@ pub struct Epg {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum LogLevel {
+    /// Everything, including what `debug` leaves out.
+    Trace,
     Debug,
     Info,
     Warn,

@@ -140,6 +140,7 @@ pub(crate) async fn serve(
                     Ok((n, from)) => {
                         let reply = buf.get(..n).and_then(|d| respond(d, &device.borrow()));
                         if let Some(reply) = reply {
+                            log::debug!("discovery: answering {from}");
                             // Best effort: a lost reply is retried by the client.
                             let _ = socket.send_to(reply, from).await;
                         }

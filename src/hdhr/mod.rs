@@ -118,15 +118,15 @@ fn bind_ssdp(addr: SocketAddrV4) -> Option<(UdpSocket, std::net::UdpSocket)> {
     match bound {
         Ok((socket, membership, joined)) => {
             if joined == 0 {
-                eprintln!(
-                    "warning: SSDP could not join {} on any interface; only unicast M-SEARCH will be answered",
+                log::warn!(
+                    "SSDP could not join {} on any interface; only unicast M-SEARCH will be answered",
                     ssdp::GROUP
                 );
             }
             Some((UdpSocket::from_std(socket), membership))
         }
         Err(e) => {
-            eprintln!("warning: SSDP disabled: cannot bind UDP {addr}: {e}");
+            log::warn!("SSDP disabled: cannot bind UDP {addr}: {e}");
             None
         }
     }

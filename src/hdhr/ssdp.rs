@@ -158,6 +158,7 @@ pub(crate) async fn serve(
                 match result {
                     Ok((n, from)) => {
                         if let Some(search) = buf.get(..n).and_then(parse_search) {
+                            log::debug!("SSDP: answering M-SEARCH for {} from {from}", search.st);
                             let mut random = [0u8; 4];
                             let _ = rng.fill(&mut random);
                             let at = Instant::now() + reply_delay(search.mx, u32::from_ne_bytes(random));

@@ -179,7 +179,8 @@ async fn accept_loop(
             Ok(accepted) => accepted,
             // `run` closes the listener once shutdown fired, which fails the accept.
             Err(_) if shutdown.is_fired() => return,
-            Err(_) => {
+            Err(e) => {
+                log::warn!("HTTP: accepting a connection failed: {e}");
                 tokio::time::sleep(ACCEPT_BACKOFF).await;
                 continue;
             }
@@ -187,6 +188,9 @@ async fn accept_loop(
         let local = match net::local_addr(&stream) {
             Ok(local) if tracker.open.get() < config.max_connections => local,
             _ => {
+                log::debug!(
+                    "HTTP: closed {peer} at once (connection limit reached, or its socket failed)"
+                );
                 net::close(&stream);
                 continue;
             }

@@ -1,5 +1,6 @@
-//! Where the relay's events go: stderr (journald) at once, and the SQLite event log through a
-//! writer thread with its own connection, so the serving thread never waits on the database.
+//! Where the relay's events go: the log (stderr, the journal on the appliance) at once, at the
+//! event's own level, and the SQLite event log through a writer thread with its own connection,
+//! so the serving thread never waits on the database.
 
 use std::path::Path;
 use std::sync::mpsc::{Sender, channel};
@@ -32,7 +33,7 @@ impl EventLog {
                     details: event.details,
                 });
                 if let Err(e) = stored {
-                    eprintln!("streamforge: could not record an event: {e}");
+                    log::warn!("could not record an event: {e}");
                 }
             }
         });
@@ -48,12 +49,22 @@ impl EventSink for EventLog {
         message: String,
         details: serde_json::Value,
     ) {
-        eprintln!("streamforge: {level}: {message}");
+        log::log!(log_level(level), "{message}");
         let _ = self.sender.send(Owned {
             level,
             category,
             message,
             details,
         });
+    }
+}
+
+/// The log level an event of `level` is printed at.
+fn log_level(level: Level) -> log::Level {
+    match level {
+        Level::Debug => log::Level::Debug,
+        Level::Info => log::Level::Info,
+        Level::Warn => log::Level::Warn,
+        Level::Error => log::Level::Error,
     }
 }

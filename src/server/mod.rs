@@ -134,8 +134,8 @@ async fn run(
 
     let addresses: Vec<String> = server.local_addrs().iter().map(|a| a.to_string()).collect();
     let device = snapshot.device.clone();
-    eprintln!(
-        "streamforge: serving {} channels on {} as {} (device {}); guide {}/epg.xml, playlist {}/playlist.m3u",
+    log::info!(
+        "serving {} channels on {} as {} (device {}); guide {}/epg.xml, playlist {}/playlist.m3u",
         snapshot.channels.len(),
         addresses.join(", "),
         device.base(),
@@ -183,7 +183,7 @@ async fn run(
     if let Some(task) = discovery_task {
         let _ = task.await;
     }
-    eprintln!("streamforge: stopped");
+    log::info!("stopped");
     Ok(())
 }
 
@@ -210,11 +210,15 @@ async fn watch_store(
         seen = version;
         match Snapshot::build(&store, &config, device.clone()) {
             Ok(snapshot) => {
+                log::debug!(
+                    "the database changed: lineup rebuilt with {} channels",
+                    snapshot.channels.len()
+                );
                 let _ = device_tx.send(snapshot.device.clone());
                 relay.set_account_limits(snapshot.account_limits.iter().copied());
                 *current.borrow_mut() = Rc::new(snapshot);
             }
-            Err(e) => eprintln!("streamforge: keeping the previous lineup: {e}"),
+            Err(e) => log::warn!("keeping the previous lineup: {e}"),
         }
     }
     let _ = store.log_event(&Event {

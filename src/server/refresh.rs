@@ -24,7 +24,7 @@ const RETRY_AFTER: Duration = Duration::from_secs(15 * 60);
 pub fn start(config: Config, data_dir: PathBuf, shutdown: Shutdown) -> JoinHandle<()> {
     std::thread::spawn(move || {
         if let Err(e) = crate::net::run(refresh_loop(config, data_dir, shutdown)) {
-            eprintln!("streamforge: periodic refreshes are off: {e}");
+            log::error!("periodic refreshes are off: {e}");
         }
     })
 }
@@ -41,7 +41,7 @@ async fn refresh_loop(config: Config, data_dir: PathBuf, shutdown: Shutdown) {
     let store = match Store::open(&data_dir) {
         Ok(store) => store,
         Err(e) => {
-            eprintln!("streamforge: periodic refreshes are off: {e}");
+            log::error!("periodic refreshes are off: {e}");
             return;
         }
     };
@@ -50,7 +50,7 @@ async fn refresh_loop(config: Config, data_dir: PathBuf, shutdown: Shutdown) {
     }) {
         Ok(http) => http,
         Err(e) => {
-            eprintln!("streamforge: periodic refreshes are off: {e}");
+            log::error!("periodic refreshes are off: {e}");
             return;
         }
     };
@@ -76,10 +76,26 @@ async fn refresh_loop(config: Config, data_dir: PathBuf, shutdown: Shutdown) {
                 default_user_agent: &config.upstream.user_agent,
                 api_timeout: config.upstream.api_timeout,
             };
-            // Outcomes go to the event log inside sync_account.
-            changed |= sync_account(&http, &store, &account, &settings, &mut |_| {})
-                .await
-                .is_ok();
+            log::debug!("refresh: syncing account {}", account.name);
+            // Outcomes also go to the event log inside sync_account.
+            match sync_account(&http, &store, &account, &settings, &mut |_| {}).await {
+                Ok(report) => {
+                    changed = true;
+                    log::info!(
+                        "account {}: synced {} streams ({} new, {} updated, {} removed) in {:.1} s",
+                        account.name,
+                        report.streams,
+                        report.change.added,
+                        report.change.updated,
+                        report.change.removed,
+                        report.elapsed.as_secs_f64()
+                    );
+                }
+                Err(e) => log::error!(
+                    "account {}: sync failed, the catalog is kept: {e}",
+                    account.name
+                ),
+            }
         }
         for source in store.sources().unwrap_or_default() {
             let key = ('s', source.id);
@@ -95,19 +111,36 @@ async fn refresh_loop(config: Config, data_dir: PathBuf, shutdown: Shutdown) {
                 first_channel_number: config.epg.first_channel_number,
                 limits: Default::default(),
             };
-            changed |= sources::refresh(&http, &store, &data_dir, &source, &settings)
-                .await
-                .is_ok();
+            log::debug!("refresh: fetching guide {}", source.name);
+            match sources::refresh(&http, &store, &data_dir, &source, &settings).await {
+                Ok(report) => {
+                    changed = true;
+                    log::info!(
+                        "guide {}: {} channels, {} programmes in {:.1} s",
+                        source.name,
+                        report.channels,
+                        report.programmes,
+                        report.elapsed.as_secs_f64()
+                    );
+                }
+                Err(e) => log::error!(
+                    "guide {}: refresh failed, the previous guide is kept: {e}",
+                    source.name
+                ),
+            }
         }
-        if changed
-            && let Err(e) = crate::guide::render_epg(
+        if changed {
+            match crate::guide::render_epg(
                 &store,
                 &data_dir,
                 config.epg.channel_ids,
                 &Default::default(),
-            )
-        {
-            eprintln!("streamforge: the EPG was not re-rendered: {e}");
+            ) {
+                Ok(_) => log::debug!("refresh: EPG rendered again"),
+                Err(e) => {
+                    log::warn!("the EPG was not re-rendered (the previous one is served): {e}")
+                }
+            }
         }
         tokio::select! {
             _ = shutdown.fired() => return,

@@ -23,6 +23,24 @@ const XML: &str = "application/xml; charset=utf-8";
 
 impl Handler for Routes {
     fn handle(&self, request: &Request) -> Response {
+        let response = self.route(request);
+        // The path only: a query is the client's and is not ours to print.
+        let (peer, path) = (request.peer, &request.path);
+        let method = match request.method {
+            Method::Get => "GET",
+            Method::Head => "HEAD",
+            Method::Post => "POST",
+        };
+        match &response {
+            Response::Full { status, .. } => log::debug!("{peer} {method} {path}: {status}"),
+            Response::TakeOver(_) => log::debug!("{peer} {method} {path}: to the relay"),
+        }
+        response
+    }
+}
+
+impl Routes {
+    fn route(&self, request: &Request) -> Response {
         let snapshot = self.snapshot.borrow().clone();
         let path = request.path.as_str();
         if path == "/lineup.post" {
@@ -75,9 +93,7 @@ impl Handler for Routes {
             },
         }
     }
-}
 
-impl Routes {
     fn file(&self, name: &str, content_type: &str) -> Response {
         match std::fs::File::open(self.data_dir.join(name)).and_then(Body::file) {
             Ok(body) => Response::full(200, vec![("Content-Type", content_type.to_string())], body),
