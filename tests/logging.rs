@@ -284,6 +284,21 @@ fn debug_adds_lines_that_info_leaves_out() {
             .count()
     };
     assert_eq!(requests(&debug), 1, "{}", debug.text());
+    // The relay's own steps: each attempt, the splice that starts the viewers, each viewer.
+    for step in [
+        ": attempt 1 on ",
+        ": attempt 1 feeds the viewers (First)",
+        " tuned in",
+    ] {
+        assert!(
+            debug
+                .lines
+                .iter()
+                .any(|l| l.starts_with("streamforge: debug: channel ") && l.contains(step)),
+            "no debug line with {step:?}:\n{}",
+            debug.text()
+        );
+    }
     assert!(
         !info
             .lines
