@@ -1,5 +1,6 @@
 //! Support for integration tests: run the real `streamforge` binary with a scratch data dir and a
-//! time bound, and read what it printed.
+//! time bound, and read what it printed. Long-running children (`serve`, `events --follow`) are
+//! read line by line, so a test blocks (bounded) until a line appears instead of polling.
 #![allow(dead_code)] // each test crate uses a different part of this module
 
 use std::io::{BufRead, BufReader, Read, Write};
@@ -231,7 +232,7 @@ impl Lines {
     }
 }
 
-/// A running `streamforge serve`, stopped with SIGTERM on drop.
+/// A running `streamforge serve`: `stop` sends SIGTERM; dropping it kills the process.
 pub struct Server {
     child: Option<Child>,
     /// The first address the server printed that it listens on.
