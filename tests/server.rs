@@ -207,6 +207,7 @@ fn hostile_clients_do_not_disturb_others() {
     let server = sandbox.serve(&["--listen", "127.0.0.1:0", "--no-discovery"]);
 
     // A slow client that never finishes its head, held open throughout.
+    let connected = Instant::now();
     let mut slow = TcpStream::connect(server.addr).unwrap();
     slow.write_all(b"GET /discover.json HTTP/1.1\r\nHost: x\r\n")
         .unwrap();
@@ -228,24 +229,38 @@ fn hostile_clients_do_not_disturb_others() {
     // Meanwhile a normal client is served.
     assert_eq!(http_get(&server.url("/discover.json")).0, 200);
 
-    // The slow client is cut (408) after the 5 s head deadline.
-    slow.set_read_timeout(Some(Duration::from_secs(20)))
-        .unwrap();
-    let started = Instant::now();
+    // The server cuts the slow client (408, or just a close) at the 5 s head deadline, which
+    // starts when it accepts the connection: not earlier.
     let status = status_of(&mut slow);
     assert!(matches!(status, Some(408) | None), "{status:?}");
-    assert!(started.elapsed() < Duration::from_secs(15));
+    assert!(connected.elapsed() >= Duration::from_secs(5));
     assert_eq!(http_get(&server.url("/lineup.json")).0, 200);
 }
 
+/// The status of the reply the server sends before it closes `stream` (`None`: it closed
+/// without a reply). Panics if it is still open after a generous bound.
 fn status_of(stream: &mut TcpStream) -> Option<u16> {
     stream
-        .set_read_timeout(Some(Duration::from_secs(20)))
+        .set_read_timeout(Some(Duration::from_secs(60)))
         .unwrap();
     let mut reply = Vec::new();
-    let _ = stream.read_to_end(&mut reply);
+    match stream.read_to_end(&mut reply) {
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {}
+        Err(e) => panic!("the server did not close the connection: {e}"),
+    }
     let text = String::from_utf8_lossy(&reply);
     text.split(' ').nth(1).and_then(|s| s.parse().ok())
+}
+
+/// Asks `holds` every 100 ms until it is true, failing after a generous bound. Only for what the
+/// server does not announce: it rebuilds its lineup from the database on a 1 s tick, silently.
+fn poll_until(what: &str, mut holds: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !holds() {
+        assert!(Instant::now() < deadline, "{what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }
 
 #[test]
@@ -266,28 +281,17 @@ fn cli_changes_reach_the_running_server() {
     sandbox
         .run(&["map", "add", "nothing.uk", "main:401"], "")
         .expect(0);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !lineup_numbers().contains(&"1001".to_string()) {
-        assert!(
-            Instant::now() < deadline,
-            "mapping never reached the server: {:?}",
-            lineup_numbers()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    poll_until("the mapping never reached the server", || {
+        lineup_numbers().contains(&"1001".to_string())
+    });
     let epg = String::from_utf8(http_get(&server.url("/epg.xml")).2).unwrap();
     assert!(epg.contains("<channel id=\"1001\""), "the EPG follows too");
 
     // Disabling the account empties the lineup and the tuner count.
     sandbox.run(&["account", "disable", "main"], "").expect(0);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while json(&server.url("/discover.json"))["TunerCount"] != 0 {
-        assert!(
-            Instant::now() < deadline,
-            "tuner count never followed the account"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    poll_until("the tuner count never followed the account", || {
+        json(&server.url("/discover.json"))["TunerCount"] == 0
+    });
     assert!(lineup_numbers().is_empty());
 }
 

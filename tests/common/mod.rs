@@ -1,12 +1,16 @@
 //! Support for integration tests: run the real `streamforge` binary with a scratch data dir and a
-//! time bound, and read what it printed.
+//! time bound, and read what it printed. Long-running children (`serve`, `events --follow`) are
+//! read line by line, so a test blocks (bounded) until a line appears instead of polling.
 #![allow(dead_code)] // each test crate uses a different part of this module
 
-use std::io::Write;
+use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::sync::mpsc;
-use std::time::Duration;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Condvar, Mutex, mpsc};
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{self, Signal};
+use nix::unistd::Pid;
 
 /// No CLI command in these tests should take anywhere near this long.
 const COMMAND_LIMIT: Duration = Duration::from_secs(120);
@@ -88,16 +92,7 @@ impl Sandbox {
 
     /// Runs `streamforge ARGS` against this sandbox, with `stdin` as standard input.
     pub fn run(&self, args: &[&str], stdin: &str) -> Run {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_streamforge"));
-        command
-            .arg("--config")
-            .arg(self.config_path())
-            .arg("--data-dir")
-            .arg(self.data_dir())
-            .args(args)
-            .env_remove("STREAMFORGE_CONFIG")
-            .env_remove("STREAMFORGE_DATA_DIR");
-        run_bounded(command, stdin)
+        run_bounded(self.command(args), stdin)
     }
 }
 
@@ -120,7 +115,7 @@ pub fn run_bounded(mut command: Command, stdin: &str) -> Run {
     let output = match finished.recv_timeout(COMMAND_LIMIT) {
         Ok(output) => output.expect("wait for streamforge"),
         Err(_) => {
-            let _ = Command::new("kill").arg("-9").arg(pid.to_string()).status();
+            let _ = signal::kill(Pid::from_raw(pid as i32), Signal::SIGKILL);
             panic!("streamforge did not finish within {COMMAND_LIMIT:?}");
         }
     };
@@ -148,12 +143,101 @@ pub fn files_below(dir: &Path) -> Vec<PathBuf> {
     out
 }
 
-/// A running `streamforge serve`, stopped with SIGTERM on drop.
+/// How long `serve` may take to say it is serving, and to exit after SIGTERM.
+const SERVER_LIMIT: Duration = Duration::from_secs(60);
+
+/// What a child process prints, line by line, collected by a reader thread so that a test can
+/// wait (bounded) for a line instead of polling.
+pub struct Lines {
+    state: Mutex<Printed>,
+    changed: Condvar,
+}
+
+struct Printed {
+    text: String,
+    closed: bool,
+}
+
+impl Lines {
+    /// Collects what `output` prints until it closes.
+    pub fn follow(output: impl Read + Send + 'static) -> Arc<Lines> {
+        let lines = Arc::new(Lines {
+            state: Mutex::new(Printed {
+                text: String::new(),
+                closed: false,
+            }),
+            changed: Condvar::new(),
+        });
+        let sink = lines.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(output).lines().map_while(Result::ok) {
+                let mut state = sink.state.lock().unwrap();
+                state.text.push_str(&line);
+                state.text.push('\n');
+                sink.changed.notify_all();
+            }
+            sink.state.lock().unwrap().closed = true;
+            sink.changed.notify_all();
+        });
+        lines
+    }
+
+    /// Everything printed so far.
+    pub fn text(&self) -> String {
+        self.state.lock().unwrap().text.clone()
+    }
+
+    /// How many lines so far satisfy `matches`.
+    pub fn count(&self, matches: impl Fn(&str) -> bool) -> usize {
+        self.state
+            .lock()
+            .unwrap()
+            .text
+            .lines()
+            .filter(|l| matches(l))
+            .count()
+    }
+
+    /// Blocks until `count` (at least 1) lines satisfy `matches` and returns the `count`th;
+    /// `None` when the output closed first or `limit` passed.
+    pub fn wait_for(
+        &self,
+        limit: Duration,
+        count: usize,
+        matches: impl Fn(&str) -> bool,
+    ) -> Option<String> {
+        let deadline = Instant::now() + limit;
+        let mut state = self.state.lock().unwrap();
+        loop {
+            let found: Vec<&str> = state.text.lines().filter(|l| matches(l)).collect();
+            if found.len() >= count {
+                return Some(found[count - 1].to_string());
+            }
+            let left = deadline.checked_duration_since(Instant::now())?;
+            if state.closed || left.is_zero() {
+                return None;
+            }
+            state = self.changed.wait_timeout(state, left).unwrap().0;
+        }
+    }
+
+    /// Blocks until the output closes (the process exited); `false` after `limit`.
+    pub fn wait_closed(&self, limit: Duration) -> bool {
+        let state = self.state.lock().unwrap();
+        let (state, _) = self
+            .changed
+            .wait_timeout_while(state, limit, |s| !s.closed)
+            .unwrap();
+        state.closed
+    }
+}
+
+/// A running `streamforge serve`: `stop` sends SIGTERM; dropping it kills the process.
 pub struct Server {
-    child: std::process::Child,
+    child: Option<Child>,
     /// The first address the server printed that it listens on.
     pub addr: std::net::SocketAddr,
-    stderr: std::sync::Arc<std::sync::Mutex<String>>,
+    stderr: Arc<Lines>,
 }
 
 impl Sandbox {
@@ -165,53 +249,60 @@ impl Sandbox {
     /// Starts `streamforge COMMAND ARGS` (`serve` or `demo`) and waits (bounded) until it says
     /// it is serving.
     pub fn start_server(&self, command: &str, args: &[&str]) -> Server {
-        use std::io::BufRead;
-        let mut child = Command::new(env!("CARGO_BIN_EXE_streamforge"))
-            .arg("--config")
-            .arg(self.config_path())
-            .arg("--data-dir")
-            .arg(self.data_dir())
-            .arg(command)
+        let mut child = self
+            .command(&[command])
             .args(args)
-            .env_remove("STREAMFORGE_CONFIG")
-            .env_remove("STREAMFORGE_DATA_DIR")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
             .expect("spawn streamforge serve");
-        let stderr = child.stderr.take().expect("stderr");
-        let log = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
-        let (ready, started) = mpsc::channel();
-        let sink = log.clone();
-        std::thread::spawn(move || {
-            for line in std::io::BufReader::new(stderr)
-                .lines()
-                .map_while(Result::ok)
-            {
-                if let Some(rest) = line.split(" on ").nth(1)
-                    && line.contains("serving")
-                {
-                    let addr = rest.split([',', ' ']).next().unwrap_or("").to_string();
-                    let _ = ready.send(addr);
-                }
-                let mut text = sink.lock().unwrap();
-                text.push_str(&line);
-                text.push('\n');
-            }
+        let stderr = Lines::follow(child.stderr.take().expect("stderr"));
+        let serving = stderr.wait_for(SERVER_LIMIT, 1, |line| {
+            line.contains("serving") && line.contains(" on ")
         });
-        let addr = match started.recv_timeout(Duration::from_secs(30)) {
-            Ok(addr) => addr.parse().expect("listen address"),
-            Err(_) => {
-                let _ = child.kill();
-                panic!("serve did not start:\n{}", log.lock().unwrap());
-            }
+        let Some(line) = serving else {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("serve did not start:\n{}", stderr.text());
         };
+        let addr = line
+            .split(" on ")
+            .nth(1)
+            .and_then(|rest| rest.split([',', ' ']).next())
+            .and_then(|addr| addr.parse().ok())
+            .unwrap_or_else(|| panic!("no listen address in {line:?}"));
         Server {
-            child,
+            child: Some(child),
             addr,
-            stderr: log,
+            stderr,
         }
+    }
+
+    /// Starts `streamforge events --follow`: every event logged so far, then each new one.
+    pub fn follow_events(&self) -> EventLog {
+        let mut child = self
+            .command(&["events", "--follow", "--limit", "100000"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn streamforge events --follow");
+        let lines = Lines::follow(child.stdout.take().expect("stdout"));
+        EventLog { child, lines }
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_streamforge"));
+        command
+            .arg("--config")
+            .arg(self.config_path())
+            .arg("--data-dir")
+            .arg(self.data_dir())
+            .args(args)
+            .env_remove("STREAMFORGE_CONFIG")
+            .env_remove("STREAMFORGE_DATA_DIR");
+        command
     }
 }
 
@@ -222,35 +313,85 @@ impl Server {
 
     /// What the server printed so far.
     pub fn log(&self) -> String {
-        self.stderr.lock().unwrap().clone()
+        self.stderr.text()
     }
 
-    /// Sends SIGTERM and waits (bounded) for the exit code.
+    /// Sends SIGTERM and waits (bounded) for the exit code; the log is complete afterwards.
     pub fn stop(&mut self) -> i32 {
-        let _ = Command::new("kill")
-            .arg("-TERM")
-            .arg(self.child.id().to_string())
-            .status();
-        let deadline = std::time::Instant::now() + Duration::from_secs(20);
-        loop {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                return status.code().unwrap_or(-1);
-            }
-            if std::time::Instant::now() > deadline {
-                let _ = self.child.kill();
-                panic!("serve did not stop on SIGTERM:\n{}", self.log());
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        let mut child = self.child.take().expect("the server is running");
+        let pid = Pid::from_raw(child.id() as i32);
+        let _ = signal::kill(pid, Signal::SIGTERM);
+        let (exited, exit) = mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = exited.send(child.wait());
+        });
+        let Ok(status) = exit.recv_timeout(SERVER_LIMIT) else {
+            let _ = signal::kill(pid, Signal::SIGKILL);
+            panic!("serve did not stop on SIGTERM:\n{}", self.log());
+        };
+        assert!(
+            self.stderr.wait_closed(SERVER_LIMIT),
+            "serve exited but its stderr stayed open"
+        );
+        status.expect("wait for serve").code().unwrap_or(-1)
     }
 }
 
 impl Drop for Server {
     fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
         }
+    }
+}
+
+/// `streamforge events --follow` running against a sandbox: the event log as it grows, each
+/// line `TIMESTAMP  LEVEL  CATEGORY  MESSAGE`. Stopped on drop.
+pub struct EventLog {
+    child: Child,
+    lines: Arc<Lines>,
+}
+
+impl EventLog {
+    /// How many events of `category` so far have `needle` in their message.
+    pub fn count(&self, category: &str, needle: &str) -> usize {
+        self.lines.count(|line| is_event(line, category, needle))
+    }
+
+    /// Waits (bounded) until `count` events of `category` with `needle` in their message have
+    /// been logged, and returns the line of the last of them.
+    pub fn wait_for_count(
+        &self,
+        category: &str,
+        needle: &str,
+        count: usize,
+        limit: Duration,
+    ) -> String {
+        self.lines
+            .wait_for(limit, count, |line| is_event(line, category, needle))
+            .unwrap_or_else(|| {
+                panic!(
+                    "no {count} {category} events with {needle:?} within {limit:?}:\n{}",
+                    self.lines.text()
+                )
+            })
+    }
+
+    /// Waits (bounded) for an event of `category` with `needle` in its message.
+    pub fn wait_for(&self, category: &str, needle: &str, limit: Duration) -> String {
+        self.wait_for_count(category, needle, 1, limit)
+    }
+}
+
+fn is_event(line: &str, category: &str, needle: &str) -> bool {
+    line.split_whitespace().nth(2) == Some(category) && line.contains(needle)
+}
+
+impl Drop for EventLog {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 
@@ -265,7 +406,6 @@ pub fn raw_request(
     method: &str,
     version: &str,
 ) -> (u16, Vec<(String, String)>, Vec<u8>) {
-    use std::io::Read;
     let rest = url.strip_prefix("http://").expect("http URL");
     let (host, path) = rest
         .split_once('/')
