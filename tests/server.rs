@@ -9,7 +9,7 @@ use std::net::TcpStream;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{Sandbox, header, http_get, raw_request};
+use common::{Sandbox, Server, header, http_get, raw_request};
 use serde_json::Value;
 use streamforge::fake_provider::{FakeAccount, FakeProvider, ProviderOptions};
 
@@ -253,20 +253,24 @@ fn status_of(stream: &mut TcpStream) -> Option<u16> {
     text.split(' ').nth(1).and_then(|s| s.parse().ok())
 }
 
-/// Asks `holds` every 100 ms until it is true, failing after a generous bound. Only for what the
-/// server does not announce: it rebuilds its lineup from the database on a 1 s tick, silently.
-fn poll_until(what: &str, mut holds: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(60);
+/// Waits until `holds`, re-checking after each lineup rebuild the server logs (at debug): a
+/// rebuild under way while the CLI committed may miss the change, the next one cannot.
+fn after_rebuilds(server: &Server, what: &str, mut holds: impl FnMut() -> bool) {
+    let rebuilt = |l: &str| l.contains("the database changed: lineup rebuilt");
+    let mut seen = server.log_lines().count(rebuilt);
     while !holds() {
-        assert!(Instant::now() < deadline, "{what}");
-        std::thread::sleep(Duration::from_millis(100));
+        seen += 1;
+        server
+            .log_lines()
+            .wait_for(Duration::from_secs(60), seen, rebuilt)
+            .unwrap_or_else(|| panic!("{what}:\n{}", server.log()));
     }
 }
 
 #[test]
 fn cli_changes_reach_the_running_server() {
     let provider = provider();
-    let sandbox = appliance(&provider, "");
+    let sandbox = appliance(&provider, "[log]\nlevel = \"debug\"\n");
     let server = sandbox.serve(&["--listen", "127.0.0.1:0", "--no-discovery"]);
     let lineup_numbers = || -> Vec<String> {
         json(&server.url("/lineup.json"))
@@ -281,7 +285,7 @@ fn cli_changes_reach_the_running_server() {
     sandbox
         .run(&["map", "add", "nothing.uk", "main:401"], "")
         .expect(0);
-    poll_until("the mapping never reached the server", || {
+    after_rebuilds(&server, "the mapping never reached the server", || {
         lineup_numbers().contains(&"1001".to_string())
     });
     let epg = String::from_utf8(http_get(&server.url("/epg.xml")).2).unwrap();
@@ -289,9 +293,11 @@ fn cli_changes_reach_the_running_server() {
 
     // Disabling the account empties the lineup and the tuner count.
     sandbox.run(&["account", "disable", "main"], "").expect(0);
-    poll_until("the tuner count never followed the account", || {
-        json(&server.url("/discover.json"))["TunerCount"] == 0
-    });
+    after_rebuilds(
+        &server,
+        "the tuner count never followed the account",
+        || json(&server.url("/discover.json"))["TunerCount"] == 0,
+    );
     assert!(lineup_numbers().is_empty());
 }
 

@@ -316,6 +316,11 @@ impl Server {
         self.stderr.text()
     }
 
+    /// The server's log: count lines, or block (bounded) for the nth that matches.
+    pub fn log_lines(&self) -> &Lines {
+        &self.stderr
+    }
+
     /// Sends SIGTERM and waits (bounded) for the exit code; the log is complete afterwards.
     pub fn stop(&mut self) -> i32 {
         let mut child = self.child.take().expect("the server is running");
