@@ -1,51 +1,30 @@
 //! UTC calendar time: RFC 3339 timestamps (as stored in the database and printed in events) and
 //! the civil date of a Unix time.
 //!
-//! The date arithmetic is done here rather than with a date crate: one conversion is all we need.
+//! RFC 3339 goes through humantime. The civil-date conversion stays here: humantime has none, and
+//! HTTP dates, XMLTV timestamps and the demo guide need it.
 
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// 9999-12-31T23:59:59Z, the last second with a four-digit year.
+const LAST_SECOND: Duration = Duration::from_secs(253_402_300_799);
 
 /// Formats `t` as RFC 3339 in UTC with whole seconds, e.g. `2026-11-21T21:06:16Z`.
+///
+/// Times before 1970 or after 9999 are clamped to those bounds: humantime panics beyond them, and
+/// no clock we record gets there.
 pub fn rfc3339(t: SystemTime) -> String {
-    let c = Civil::from_unix(unix_seconds(t));
-    format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
-        c.year, c.month, c.day, c.hour, c.minute, c.second
-    )
+    let t = t.clamp(UNIX_EPOCH, UNIX_EPOCH + LAST_SECOND);
+    humantime::format_rfc3339_seconds(t).to_string()
 }
 
-/// Reads back what [`rfc3339`] wrote (`YYYY-MM-DDTHH:MM:SSZ`); `None` for anything else.
+/// Reads back what [`rfc3339`] wrote (`YYYY-MM-DDTHH:MM:SSZ`); `None` for anything else, such as
+/// the fractions and `+00:00` humantime would also take. A leap second (`:60`) reads as `:59`.
 pub fn parse_rfc3339(text: &str) -> Option<SystemTime> {
-    let b = text.as_bytes();
-    if b.len() != 20 || b[4] != b'-' || b[7] != b'-' || b[10] != b'T' || b[19] != b'Z' {
+    if text.len() != 20 || !text.ends_with('Z') {
         return None;
     }
-    let field = |range: std::ops::Range<usize>| -> Option<i64> {
-        let digits = text.get(range)?;
-        digits
-            .bytes()
-            .all(|c| c.is_ascii_digit())
-            .then(|| digits.parse().ok())?
-    };
-    let (year, month, day) = (field(0..4)?, field(5..7)?, field(8..10)?);
-    let (hour, minute, second) = (field(11..13)?, field(14..16)?, field(17..19)?);
-    if !(1..=12).contains(&month)
-        || !(1..=31).contains(&day)
-        || hour > 23
-        || minute > 59
-        || second > 59
-    {
-        return None;
-    }
-    let secs = days_from_civil(year, month, day) * 86_400 + hour * 3600 + minute * 60 + second;
-    let civil = Civil::from_unix(secs);
-    if (civil.year, civil.month, civil.day) != (year, month, day) {
-        return None; // e.g. February 30th
-    }
-    Some(match u64::try_from(secs) {
-        Ok(after) => UNIX_EPOCH + std::time::Duration::from_secs(after),
-        Err(_) => UNIX_EPOCH - std::time::Duration::from_secs(secs.unsigned_abs()),
-    })
+    humantime::parse_rfc3339(text).ok()
 }
 
 /// Days since 1970-01-01 of a proleptic Gregorian date: the inverse of `civil_from_days`.
@@ -86,23 +65,6 @@ impl Civil {
     }
 }
 
-/// Whole seconds since the Unix epoch, rounded towards the past (also before 1970), saturating.
-fn unix_seconds(t: SystemTime) -> i64 {
-    match t.duration_since(UNIX_EPOCH) {
-        Ok(after) => i64::try_from(after.as_secs()).unwrap_or(i64::MAX),
-        Err(before) => {
-            let before = before.duration();
-            let whole = i64::try_from(before.as_secs()).unwrap_or(i64::MAX);
-            let whole = if before.subsec_nanos() > 0 {
-                whole.saturating_add(1)
-            } else {
-                whole
-            };
-            -whole
-        }
-    }
-}
-
 /// Proleptic Gregorian (year, month, day) of a count of days since 1970-01-01.
 ///
 /// Howard Hinnant's `civil_from_days`: shifting the year to start on 1 March puts the leap day
@@ -128,7 +90,6 @@ pub fn civil_from_days(days: i64) -> (i64, i64, i64) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
 
     fn at(secs: i64) -> String {
         let t = if secs >= 0 {
@@ -149,12 +110,18 @@ mod tests {
             (1_798_362_376, "2026-12-27T09:06:16Z"),
             (1_735_689_599, "2024-12-31T23:59:59Z"),
             (253_402_300_799, "9999-12-31T23:59:59Z"),
-            (-1, "1969-12-31T23:59:59Z"),
-            (-62_135_596_800, "0001-01-01T00:00:00Z"),
         ];
         for (secs, want) in cases {
             assert_eq!(at(secs), want, "unix time {secs}");
         }
+    }
+
+    #[test]
+    fn times_outside_four_digit_years_are_clamped() {
+        assert_eq!(at(-1), "1970-01-01T00:00:00Z");
+        assert_eq!(at(-62_135_596_800), "1970-01-01T00:00:00Z");
+        assert_eq!(at(253_402_300_800), "9999-12-31T23:59:59Z");
+        assert_eq!(at(i64::MAX / 2), "9999-12-31T23:59:59Z");
     }
 
     #[test]
@@ -176,6 +143,9 @@ mod tests {
             "2026-01-01 00:00:00Z",
             "2026-01-01T00:00:00+01:00",
             "2026-0a-01T00:00:00Z",
+            "2026-01-01T00:00:00.5Z",
+            "2026-01-01T00:00:00+00:00",
+            "1969-12-31T23:59:59Z",
         ] {
             assert_eq!(parse_rfc3339(bad), None, "{bad}");
         }
@@ -193,14 +163,14 @@ mod tests {
     }
 
     #[test]
-    fn fractions_round_towards_the_past() {
+    fn fractions_are_dropped() {
         assert_eq!(
             rfc3339(UNIX_EPOCH + Duration::from_millis(1_999)),
             "1970-01-01T00:00:01Z"
         );
         assert_eq!(
-            rfc3339(UNIX_EPOCH - Duration::from_millis(1)),
-            "1969-12-31T23:59:59Z"
+            rfc3339(UNIX_EPOCH + Duration::from_millis(1_795_295_176_999)),
+            "2026-11-21T21:06:16Z"
         );
     }
 

@@ -211,7 +211,8 @@ impl Default for Log {
 }
 
 /// A config file that cannot be used: which file, which key, and why.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("config {}: {}{reason}", .file.display(), key_label(.key))]
 pub struct ConfigError {
     pub file: PathBuf,
     /// Dotted key path, e.g. `deadlines.connect`; empty when the file as a whole is at fault.
@@ -219,23 +220,14 @@ pub struct ConfigError {
     pub reason: String,
 }
 
-impl std::fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        if self.key.is_empty() {
-            write!(f, "config {}: {}", self.file.display(), self.reason)
-        } else {
-            write!(
-                f,
-                "config {}: key `{}`: {}",
-                self.file.display(),
-                self.key,
-                self.reason
-            )
-        }
+/// "key `deadlines.connect`: " before the reason, or nothing for the file as a whole.
+fn key_label(key: &str) -> String {
+    if key.is_empty() {
+        String::new()
+    } else {
+        format!("key `{key}`: ")
     }
 }
-
-impl std::error::Error for ConfigError {}
 
 impl Config {
     /// Loads the config named on the command line (or by `$STREAMFORGE_CONFIG`, which clap folds
@@ -459,6 +451,21 @@ mod tests {
         assert!(err.to_string().contains("bad.toml"));
         let missing = Config::load(Some(&dir.path().join("none.toml"))).unwrap_err();
         assert!(missing.reason.contains("cannot read"));
+    }
+
+    #[test]
+    fn error_names_the_key_only_when_there_is_one() {
+        let mut err = ConfigError {
+            file: PathBuf::from("/etc/sf.toml"),
+            key: "deadlines.connect".into(),
+            reason: "invalid duration".into(),
+        };
+        assert_eq!(
+            err.to_string(),
+            "config /etc/sf.toml: key `deadlines.connect`: invalid duration"
+        );
+        err.key.clear();
+        assert_eq!(err.to_string(), "config /etc/sf.toml: invalid duration");
     }
 
     #[test]

@@ -48,22 +48,13 @@ pub fn lineup(store: &Store) -> Result<Vec<LineupChannel>, StoreError> {
     Ok(lineup)
 }
 
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub enum RenderError {
+    #[error("reading the lineup: {0}")]
     Store(StoreError),
+    #[error("rendering the EPG: {0}")]
     Xmltv(xmltv::XmltvError),
 }
-
-impl std::fmt::Display for RenderError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            RenderError::Store(e) => write!(f, "reading the lineup: {e}"),
-            RenderError::Xmltv(e) => write!(f, "rendering the EPG: {e}"),
-        }
-    }
-}
-
-impl std::error::Error for RenderError {}
 
 /// Writes `epg.xml` and `epg.xml.gz` into the data dir for the current lineup, from the cached
 /// sources. On failure the previous files stay.

@@ -105,24 +105,15 @@ pub struct RefreshReport {
     pub elapsed: Duration,
 }
 
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub enum RefreshError {
+    #[error("{0}")]
     Fetch(String),
+    #[error("not a usable XMLTV guide: {0}")]
     Parse(xmltv::XmltvError),
+    #[error("saving the guide: {0}")]
     Store(StoreError),
 }
-
-impl std::fmt::Display for RefreshError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            RefreshError::Fetch(e) => f.write_str(e),
-            RefreshError::Parse(e) => write!(f, "not a usable XMLTV guide: {e}"),
-            RefreshError::Store(e) => write!(f, "saving the guide: {e}"),
-        }
-    }
-}
-
-impl std::error::Error for RefreshError {}
 
 /// Refreshes one source (see the module doc) and records the outcome on the source and in the
 /// event log.

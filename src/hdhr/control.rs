@@ -184,6 +184,9 @@ async fn connection(stream: TcpStream, mut stop: watch::Receiver<bool>) {
 
 #[cfg(test)]
 mod tests {
+    use proptest::collection::vec;
+    use proptest::prelude::*;
+
     use super::*;
 
     fn request(name: &[u8], value: Option<&[u8]>) -> Vec<u8> {
@@ -258,22 +261,14 @@ mod tests {
         assert_eq!(respond(&truncated), None);
     }
 
-    #[test]
-    fn random_frames_never_panic() {
-        let mut seed = 0x2545_F491_4F6C_DD1Du64;
-        for _ in 0..50_000 {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            let len = (seed % 40) as usize;
-            let payload: Vec<u8> = (0..len)
-                .map(|i| (seed >> (i % 8 * 8)) as u8 ^ i as u8)
-                .collect();
-            let kind = if seed & 1 == 0 {
-                TYPE_GETSET_REQ
-            } else {
-                (seed >> 8) as u16
-            };
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(10_000))]
+
+        #[test]
+        fn random_frames_never_panic(
+            kind in prop_oneof![Just(TYPE_GETSET_REQ), any::<u16>()],
+            payload in vec(any::<u8>(), 0..40),
+        ) {
             let _ = respond(&Frame {
                 kind,
                 payload: &payload,

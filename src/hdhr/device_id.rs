@@ -14,44 +14,32 @@ use ring::rand::{SecureRandom, SystemRandom};
 pub struct DeviceId(u32);
 
 /// Why a device id was refused.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DeviceIdError {
     /// Not exactly 8 hexadecimal digits.
+    #[error(
+        "device id {0:?} must be 8 hexadecimal digits (e.g. 1251129F); leave it empty to generate one"
+    )]
     Syntax(String),
     /// The HDHomeRun checksum does not hold.
+    #[error(
+        "device id {0:08X} fails the HDHomeRun checksum (hdhomerun_config and clients refuse it); \
+         leave it empty to generate a valid one"
+    )]
     Checksum(u32),
     /// 00000000 or FFFFFFFF (the wildcard).
+    #[error("device id {0:08X} is reserved")]
     Reserved(u32),
     /// A prefix clients take for a legacy model without the HTTP API.
+    #[error(
+        "device id {0:08X} has a legacy HDHomeRun prefix (clients would expect an old model \
+         without the HTTP API); leave it empty to generate one"
+    )]
     Legacy(u32),
     /// The system random source failed, or kept returning unusable ids.
+    #[error("the system random source failed")]
     Random,
 }
-
-impl fmt::Display for DeviceIdError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            DeviceIdError::Syntax(given) => write!(
-                f,
-                "device id {given:?} must be 8 hexadecimal digits (e.g. 1251129F); leave it empty to generate one"
-            ),
-            DeviceIdError::Checksum(id) => write!(
-                f,
-                "device id {id:08X} fails the HDHomeRun checksum (hdhomerun_config and clients refuse it); \
-                 leave it empty to generate a valid one"
-            ),
-            DeviceIdError::Reserved(id) => write!(f, "device id {id:08X} is reserved"),
-            DeviceIdError::Legacy(id) => write!(
-                f,
-                "device id {id:08X} has a legacy HDHomeRun prefix (clients would expect an old model \
-                 without the HTTP API); leave it empty to generate one"
-            ),
-            DeviceIdError::Random => write!(f, "the system random source failed"),
-        }
-    }
-}
-
-impl std::error::Error for DeviceIdError {}
 
 const LOOKUP: [u8; 16] = [
     0xA, 0x5, 0xF, 0x6, 0x7, 0xC, 0x1, 0xB, 0x9, 0x2, 0x8, 0xD, 0x4, 0x3, 0xE, 0x0,

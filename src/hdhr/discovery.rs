@@ -158,6 +158,10 @@ pub(crate) async fn serve(
 
 #[cfg(test)]
 mod tests {
+    use proptest::collection::vec;
+    use proptest::prelude::*;
+    use proptest::sample::{Index, select};
+
     use super::*;
 
     /// PROTOCOLS §2.2's example device.
@@ -326,48 +330,40 @@ mod tests {
         );
     }
 
-    /// xorshift: deterministic noise without a dependency.
-    fn noise(seed: &mut u64) -> u64 {
-        *seed ^= *seed << 13;
-        *seed ^= *seed >> 7;
-        *seed ^= *seed << 17;
-        *seed
-    }
-
-    #[test]
-    fn random_and_mutated_packets_never_panic() {
-        let device = example_device();
-        let mut seed = 0x9E37_79B9_7F4A_7C15u64;
-        let seeds = [
+    /// Random bytes, or a captured packet; then up to three bytes replaced.
+    fn packets() -> impl Strategy<Value = Vec<u8>> {
+        let captured = vec![
             hex(JELLYFIN),
             hex(HOME_ASSISTANT),
             hex(HDHOMERUN_CONFIG),
             hex(EXAMPLE_REPLY),
         ];
-        for round in 0..50_000 {
-            let mut packet = if round % 2 == 0 {
-                let len = (noise(&mut seed) % 64) as usize;
-                (0..len)
-                    .map(|_| noise(&mut seed) as u8)
-                    .collect::<Vec<u8>>()
-            } else {
-                seeds[round % seeds.len()].clone()
-            };
-            if !packet.is_empty() {
-                for _ in 0..(noise(&mut seed) % 4) {
-                    let at = (noise(&mut seed) as usize) % packet.len();
-                    packet[at] = noise(&mut seed) as u8;
+        let start = prop_oneof![vec(any::<u8>(), 0..64), select(captured)];
+        (start, vec((any::<Index>(), any::<u8>()), 0..4)).prop_map(|(mut packet, edits)| {
+            for (at, byte) in edits {
+                if !packet.is_empty() {
+                    let at = at.index(packet.len());
+                    packet[at] = byte;
                 }
             }
+            packet
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(10_000))]
+
+        #[test]
+        fn random_and_mutated_packets_never_panic(mut packet in packets(), reseal: bool) {
             // Half the time, re-seal with a valid CRC so the TLV parser is reached.
-            if round % 4 < 2 && packet.len() >= 8 {
+            if reseal && packet.len() >= 8 {
                 let body = packet.len() - 4;
                 let len = (body - 4) as u16;
                 packet[2..4].copy_from_slice(&len.to_be_bytes());
                 let crc = crc32fast::hash(&packet[..body]);
                 packet[body..].copy_from_slice(&crc.to_le_bytes());
             }
-            let _ = respond(&packet, &device);
+            let _ = respond(&packet, &example_device());
         }
     }
 }

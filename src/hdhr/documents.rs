@@ -19,29 +19,14 @@ use super::device::{Device, FIRMWARE_NAME, FIRMWARE_VERSION, MANUFACTURER, MODEL
 #[serde(transparent)]
 pub struct GuideNumber(String);
 
-/// Why a guide number was refused.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct GuideNumberError(String);
-
-impl fmt::Display for GuideNumberError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.0.contains('_') {
-            write!(
-                f,
-                "guide number {:?} contains '_' (Jellyfin splits channel ids on it); use '.' instead",
-                self.0
-            )
-        } else {
-            write!(
-                f,
-                "guide number {:?} must be 1 to 32 ASCII letters, digits, '.' or '-'",
-                self.0
-            )
-        }
-    }
+/// Why a guide number was refused; carries the refused text.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum GuideNumberError {
+    #[error("guide number {0:?} contains '_' (Jellyfin splits channel ids on it); use '.' instead")]
+    Underscore(String),
+    #[error("guide number {0:?} must be 1 to 32 ASCII letters, digits, '.' or '-'")]
+    Invalid(String),
 }
-
-impl std::error::Error for GuideNumberError {}
 
 impl GuideNumber {
     pub fn as_str(&self) -> &str {
@@ -58,8 +43,10 @@ impl FromStr for GuideNumber {
                 .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-');
         if ok {
             Ok(GuideNumber(s.to_owned()))
+        } else if s.contains('_') {
+            Err(GuideNumberError::Underscore(s.to_owned()))
         } else {
-            Err(GuideNumberError(s.to_owned()))
+            Err(GuideNumberError::Invalid(s.to_owned()))
         }
     }
 }
@@ -374,6 +361,10 @@ mod tests {
     fn guide_numbers_refuse_underscores_and_unsafe_characters() {
         let err = "4_1".parse::<GuideNumber>().unwrap_err();
         assert!(err.to_string().contains("'_'"), "{err}");
+        assert_eq!(
+            "1 2".parse::<GuideNumber>().unwrap_err().to_string(),
+            "guide number \"1 2\" must be 1 to 32 ASCII letters, digits, '.' or '-'"
+        );
         for bad in ["", "1 2", "4/1", "1?x", "é", "\"1\"", &"9".repeat(33)] {
             assert!(bad.parse::<GuideNumber>().is_err(), "{bad:?}");
         }

@@ -195,6 +195,10 @@ pub(crate) async fn serve(
 
 #[cfg(test)]
 mod tests {
+    use proptest::collection::vec;
+    use proptest::prelude::*;
+    use proptest::sample::Index;
+
     use super::*;
 
     fn device() -> Device {
@@ -339,21 +343,24 @@ mod tests {
         assert_eq!(reply_delay(Some(5), 1001), Duration::ZERO);
     }
 
-    #[test]
-    fn random_datagrams_never_panic() {
-        let mut seed = 0xDEAD_BEEF_CAFE_F00Du64;
-        let base = search("ssdp:all", Some("2"));
-        for round in 0..20_000 {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            let mut datagram = base.clone();
-            if round % 2 == 0 {
-                datagram.truncate((seed % base.len() as u64) as usize);
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(10_000))]
+
+        /// A search, perhaps cut short, with a few bytes replaced.
+        #[test]
+        fn random_datagrams_never_panic(
+            cut in any::<Option<Index>>(),
+            edits in vec((any::<Index>(), any::<u8>()), 0..4),
+        ) {
+            let mut datagram = search("ssdp:all", Some("2"));
+            if let Some(cut) = cut {
+                datagram.truncate(cut.index(datagram.len()));
             }
-            let at = (seed >> 16) as usize % base.len().max(1);
-            if let Some(b) = datagram.get_mut(at) {
-                *b = (seed >> 40) as u8;
+            for (at, byte) in edits {
+                if !datagram.is_empty() {
+                    let at = at.index(datagram.len());
+                    datagram[at] = byte;
+                }
             }
             if let Some(search) = parse_search(&datagram) {
                 let _ = search_replies(&device(), &search.st);

@@ -256,8 +256,14 @@ fn content_length(headers: &[(String, String)]) -> Result<usize, Reject> {
 
 #[cfg(test)]
 mod tests {
+    use std::cell::Cell;
+
+    use proptest::collection::vec;
+    use proptest::prelude::*;
+    use proptest::sample::select;
+
     use super::*;
-    use crate::http::tests::Rng;
+    use crate::http::tests::{mutated, runner};
 
     const MAX_HEAD: usize = 8192;
     const MAX_BODY: usize = 65536;
@@ -450,48 +456,40 @@ mod tests {
 
     #[test]
     fn fuzz_random_and_mutated_requests() {
-        let seeds: [&[u8]; 5] = [
+        const SEEDS: &[&[u8]] = &[
             b"GET /lineup.json HTTP/1.1\r\nHost: a\r\n\r\n",
             b"HEAD /discover.json?x=1 HTTP/1.0\r\nConnection: keep-alive\r\n\r\n",
             b"POST /lineup.post?scan=start HTTP/1.1\r\nContent-Length: 2\r\nExpect: 100-continue\r\n\r\nok",
             b"GET http://h/auto/v1 HTTP/1.1\r\nContent-Length: 1, 1\r\n\r\nx",
             b"PUT / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
         ];
-        let alphabet = b"GET POST/?:\r\n HTTP/1.01Content-Length,chunked\x00\xff\t%#";
-        let mut rng = Rng(0x5eed_1234_abcd_ef01);
-        let mut outcomes = [0usize; 3];
-        for round in 0..20_000 {
-            let max_head = [64, 256, 8192][round % 3];
-            let buf: Vec<u8> = if round % 4 == 0 {
-                (0..rng.below(300))
-                    .map(|_| match rng.below(3) {
-                        0 => rng.next() as u8,
-                        _ => alphabet[rng.below(alphabet.len())],
-                    })
-                    .collect()
-            } else {
-                let mut buf = seeds[rng.below(seeds.len())].to_vec();
-                for _ in 0..=rng.below(4) {
-                    let at = rng.below(buf.len() + 1);
-                    match rng.below(4) {
-                        0 if at < buf.len() => buf[at] = rng.next() as u8,
-                        1 => buf.insert(at, alphabet[rng.below(alphabet.len())]),
-                        2 if at < buf.len() => {
-                            buf.remove(at);
-                        }
-                        _ => buf.truncate(at),
-                    }
-                }
-                buf
-            };
-            assert_sane(&buf, max_head);
-            outcomes[match parse_head(&buf, max_head, MAX_BODY) {
-                Parse::Partial => 0,
-                Parse::Complete(_) => 1,
-                Parse::Reject(_) => 2,
-            }] += 1;
-        }
+        const ALPHABET: &[u8] = b"GET POST/?:\r\n HTTP/1.01Content-Length,chunked\x00\xff\t%#";
+        // A third random bytes, the rest from the alphabet.
+        let byte = (
+            proptest::bool::weighted(1.0 / 3.0),
+            any::<u8>(),
+            select(ALPHABET),
+        )
+            .prop_map(|(random, byte, token)| if random { byte } else { token });
+        let input = (
+            select(&[64, 256, 8192][..]),
+            prop_oneof![1 => vec(byte, 0..300), 3 => mutated(SEEDS, ALPHABET, 4)],
+        );
+        let outcomes = [Cell::new(0usize), Cell::new(0), Cell::new(0)];
+        runner(10_000)
+            .run(&input, |(max_head, buf)| {
+                assert_sane(&buf, max_head);
+                let outcome = &outcomes[match parse_head(&buf, max_head, MAX_BODY) {
+                    Parse::Partial => 0,
+                    Parse::Complete(_) => 1,
+                    Parse::Reject(_) => 2,
+                }];
+                outcome.set(outcome.get() + 1);
+                Ok(())
+            })
+            .unwrap();
         // The mutations must exercise every outcome, or the test proves little.
+        let outcomes = outcomes.map(Cell::into_inner);
         assert!(outcomes.iter().all(|&n| n > 100), "outcomes {outcomes:?}");
     }
 }

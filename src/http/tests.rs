@@ -10,6 +10,10 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use proptest::collection::vec;
+use proptest::prelude::*;
+use proptest::sample::{Index, select};
+use proptest::test_runner::{Config, TestRunner};
 
 use super::*;
 
@@ -132,20 +136,39 @@ fn assert_closed(conn: &mut BufReader<TcpStream>) {
     );
 }
 
-/// A small deterministic PRNG (xorshift64*), so failures reproduce without an extra crate.
-pub(super) struct Rng(pub u64);
+/// One of `seeds` with one to `max_edits` random edits (replace, insert, remove, truncate);
+/// inserted bytes come from `alphabet`, so that edits also make tokens, not only noise.
+pub(super) fn mutated(
+    seeds: &'static [&'static [u8]],
+    alphabet: &'static [u8],
+    max_edits: usize,
+) -> impl Strategy<Value = Vec<u8>> {
+    let edit = (0..4u8, any::<Index>(), any::<u8>(), select(alphabet));
+    (select(seeds), vec(edit, 1..=max_edits)).prop_map(|(seed, edits)| {
+        let mut buf = seed.to_vec();
+        for (op, at, byte, token) in edits {
+            let at = at.index(buf.len() + 1);
+            match op {
+                0 if at < buf.len() => buf[at] = byte,
+                1 => buf.insert(at, token),
+                2 if at < buf.len() => {
+                    buf.remove(at);
+                }
+                _ => buf.truncate(at),
+            }
+        }
+        buf
+    })
+}
 
-impl Rng {
-    pub fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    pub fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
+/// A runner for `cases` random inputs, for properties that run inside a socket test or count
+/// outcomes across cases, which `proptest!` cannot. A failure prints its shrunk input.
+pub(super) fn runner(cases: u32) -> TestRunner {
+    TestRunner::new(Config {
+        cases,
+        failure_persistence: None,
+        ..Config::default()
+    })
 }
 
 fn echo(req: &Request) -> Response {
@@ -330,37 +353,31 @@ fn hostile_clients_do_not_disturb_the_others() {
         ..config()
     };
     with_server(config, echo, |addr| {
-        let seeds: [&[u8]; 4] = [
+        const SEEDS: &[&[u8]] = &[
             b"GET /lineup.json HTTP/1.1\r\nHost: a\r\n\r\n",
             b"POST /lineup.post HTTP/1.1\r\nContent-Length: 3\r\n\r\nabc",
             b"HEAD /x?y HTTP/1.0\r\nConnection: keep-alive\r\n\r\n",
             b"GET / HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 1\r\n\r\n",
         ];
-        let workers: Vec<_> = (0..4u64)
-            .map(|worker| {
+        let workers: Vec<_> = (0..4)
+            .map(|_| {
                 thread::spawn(move || {
-                    let mut rng = Rng(0x9e37_79b9_7f4a_7c15 ^ (worker + 1));
-                    for _ in 0..50 {
-                        let mut raw = seeds[rng.below(seeds.len())].to_vec();
-                        for _ in 0..=rng.below(3) {
-                            let at = rng.below(raw.len());
-                            match rng.below(3) {
-                                0 => raw[at] = rng.next() as u8,
-                                1 => raw.insert(at, rng.next() as u8),
-                                _ => raw.truncate(at.max(1)),
-                            }
-                        }
-                        let mut c = connect(addr);
-                        let _ = c.get_mut().write_all(&raw);
-                        let _ = c.get_ref().shutdown(Direction::Write);
-                        let mut answer = Vec::new();
-                        let _ = c.read_to_end(&mut answer);
-                        assert!(
-                            answer.is_empty() || answer.starts_with(b"HTTP/1.1 "),
-                            "{:?}",
-                            String::from_utf8_lossy(&answer)
-                        );
-                    }
+                    let hostile = mutated(SEEDS, b"\r\n :\x00\xff0123456789", 3);
+                    runner(50)
+                        .run(&hostile, |raw| {
+                            let mut c = connect(addr);
+                            let _ = c.get_mut().write_all(&raw);
+                            let _ = c.get_ref().shutdown(Direction::Write);
+                            let mut answer = Vec::new();
+                            let _ = c.read_to_end(&mut answer);
+                            prop_assert!(
+                                answer.is_empty() || answer.starts_with(b"HTTP/1.1 "),
+                                "{:?}",
+                                String::from_utf8_lossy(&answer)
+                            );
+                            Ok(())
+                        })
+                        .unwrap();
                 })
             })
             .collect();

@@ -19,22 +19,13 @@ pub use tokio_uring::fs::File;
 pub use tokio_uring::net::{TcpListener, TcpStream};
 
 /// Why the io_uring runtime could not start, with what to do about it.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "io_uring is unavailable ({0}): StreamForge needs Linux 5.11 or newer with io_uring enabled; \
+     check `sysctl kernel.io_uring_disabled` (must be 0) and, in a container, allow the io_uring \
+     syscalls in its seccomp profile"
+)]
 pub struct RuntimeUnavailable(io::Error);
-
-impl std::fmt::Display for RuntimeUnavailable {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "io_uring is unavailable ({}): StreamForge needs Linux 5.11 or newer with io_uring enabled; \
-             check `sysctl kernel.io_uring_disabled` (must be 0) and, in a container, allow the io_uring \
-             syscalls in its seccomp profile",
-            self.0
-        )
-    }
-}
-
-impl std::error::Error for RuntimeUnavailable {}
 
 /// Runs `future` to completion on a fresh tokio-uring runtime on this thread.
 pub fn run<F: Future>(future: F) -> Result<F::Output, RuntimeUnavailable> {
@@ -43,27 +34,18 @@ pub fn run<F: Future>(future: F) -> Result<F::Output, RuntimeUnavailable> {
 }
 
 /// Why a connection could not be opened.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub enum ConnectError {
     /// The name did not resolve, or resolved to no address.
+    #[error("name resolution failed: {0}")]
     Resolve(io::Error),
     /// The deadline passed before any address accepted the connection.
+    #[error("connect timed out")]
     Timeout,
     /// Every address refused or failed; the last error.
+    #[error("connect failed: {0}")]
     Connect(io::Error),
 }
-
-impl std::fmt::Display for ConnectError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            ConnectError::Resolve(e) => write!(f, "name resolution failed: {e}"),
-            ConnectError::Timeout => write!(f, "connect timed out"),
-            ConnectError::Connect(e) => write!(f, "connect failed: {e}"),
-        }
-    }
-}
-
-impl std::error::Error for ConnectError {}
 
 /// Resolves `host` and connects to `port` on it, trying each address (IPv4 and IPv6) until the
 /// deadline.

@@ -45,20 +45,9 @@ impl fmt::Display for Level {
 }
 
 /// A level name that is not one of debug, info, warn, error.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown level {0:?}: expected debug, info, warn or error")]
 pub struct ParseLevelError(pub String);
-
-impl fmt::Display for ParseLevelError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "unknown level {:?}: expected debug, info, warn or error",
-            self.0
-        )
-    }
-}
-
-impl std::error::Error for ParseLevelError {}
 
 impl FromStr for Level {
     type Err = ParseLevelError;

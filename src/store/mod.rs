@@ -25,7 +25,6 @@ pub use mappings::{Mapping, MappingChange, PlannedMapping};
 pub use secret::{KEY_FILE, KeyProblem, Password};
 
 use rusqlite::{Connection, TransactionBehavior};
-use std::fmt;
 use std::fs::{DirBuilder, OpenOptions};
 use std::io;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
@@ -135,143 +134,84 @@ fn create_private_file(path: &Path) -> Result<(), StoreError> {
 }
 
 /// Why a store operation failed. No variant ever carries a password.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum StoreError {
     /// A database call failed while doing what `doing` says.
+    #[error("{doing}: {source}")]
     Db {
         doing: String,
         source: rusqlite::Error,
     },
     /// A file-system call failed while doing what `doing` says.
-    Io {
-        doing: String,
-        source: io::Error,
-    },
+    #[error("{doing}: {source}")]
+    Io { doing: String, source: io::Error },
     /// The database was written by a newer StreamForge.
+    #[error(
+        "database {} has schema version {found}, but this StreamForge supports up to \
+         {supported}: it was written by a newer version; upgrade StreamForge",
+        .path.display()
+    )]
     SchemaTooNew {
         path: PathBuf,
         found: i64,
         supported: i64,
     },
     /// The file system refused write-ahead logging (e.g. a network mount).
-    NotWal {
-        path: PathBuf,
-        mode: String,
-    },
+    #[error(
+        "database {}: cannot switch to write-ahead logging (journal mode stays {mode}); \
+         put the data dir on a local file system",
+        .path.display()
+    )]
+    NotWal { path: PathBuf, mode: String },
     /// The key file cannot be used.
-    Key {
-        path: PathBuf,
-        problem: KeyProblem,
-    },
+    #[error("{}{}", .problem.describe(.path), key_advice(.problem))]
+    Key { path: PathBuf, problem: KeyProblem },
     /// Stored secrets cannot be decrypted; `what` names them.
+    #[error(
+        "{what} cannot be decrypted: {}. Passwords cannot be recovered without the key that \
+         encrypted them: remove the accounts (`streamforge account remove NAME`) and add them again",
+        .problem.describe(.path)
+    )]
     Undecryptable {
         what: String,
         path: PathBuf,
         problem: KeyProblem,
     },
     /// The system random generator or the cipher failed.
+    #[error("encryption failed: {0}")]
     Crypto(&'static str),
-    InvalidAccountName {
-        name: String,
-        reason: &'static str,
-    },
+    #[error("invalid account name {name:?}: {reason}")]
+    InvalidAccountName { name: String, reason: &'static str },
+    #[error("invalid max_connections {0}: must be at least 1")]
     InvalidMaxConnections(u32),
+    #[error("an account named {0:?} already exists")]
     AccountExists(String),
+    #[error("no account named {0:?}")]
     AccountNotFound(String),
     /// An account id given by a caller no longer exists (removed by another process meanwhile).
+    #[error("account #{0} no longer exists (removed meanwhile?)")]
     AccountGone(i64),
     /// A catalog listed the same provider stream twice.
+    #[error("the catalog lists stream_id {0} more than once; nothing was changed")]
     DuplicateStreamId(i64),
     /// A stored value is not what this program wrote.
-    Corrupt {
-        what: String,
-    },
+    #[error("corrupt data in the database: {what}")]
+    Corrupt { what: String },
     /// A guide source, channel, stream or mapping named by the user does not exist; says which.
+    #[error("{0}")]
     NotFound(String),
     /// The change would break a rule (a name or number already taken, an ambiguous reference).
+    #[error("{0}")]
     Conflict(String),
 }
 
-impl fmt::Display for StoreError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            StoreError::Db { doing, source } => write!(f, "{doing}: {source}"),
-            StoreError::Io { doing, source } => write!(f, "{doing}: {source}"),
-            StoreError::SchemaTooNew {
-                path,
-                found,
-                supported,
-            } => write!(
-                f,
-                "database {} has schema version {found}, but this StreamForge supports up to \
-                 {supported}: it was written by a newer version; upgrade StreamForge",
-                path.display()
-            ),
-            StoreError::NotWal { path, mode } => write!(
-                f,
-                "database {}: cannot switch to write-ahead logging (journal mode stays {mode}); \
-                 put the data dir on a local file system",
-                path.display()
-            ),
-            StoreError::Key { path, problem } => {
-                problem.describe(f, path)?;
-                if problem.is_loss() {
-                    write!(
-                        f,
-                        "; restore it from a backup, or move it away and add the accounts again"
-                    )?;
-                }
-                Ok(())
-            }
-            StoreError::Undecryptable {
-                what,
-                path,
-                problem,
-            } => {
-                write!(f, "{what} cannot be decrypted: ")?;
-                problem.describe(f, path)?;
-                write!(
-                    f,
-                    ". Passwords cannot be recovered without the key that encrypted them: remove \
-                     the accounts (`streamforge account remove NAME`) and add them again"
-                )
-            }
-            StoreError::Crypto(what) => write!(f, "encryption failed: {what}"),
-            StoreError::InvalidAccountName { name, reason } => {
-                write!(f, "invalid account name {name:?}: {reason}")
-            }
-            StoreError::InvalidMaxConnections(n) => {
-                write!(f, "invalid max_connections {n}: must be at least 1")
-            }
-            StoreError::AccountExists(name) => {
-                write!(f, "an account named {name:?} already exists")
-            }
-            StoreError::AccountNotFound(name) => write!(f, "no account named {name:?}"),
-            StoreError::AccountGone(id) => {
-                write!(f, "account #{id} no longer exists (removed meanwhile?)")
-            }
-            StoreError::DuplicateStreamId(id) => write!(
-                f,
-                "the catalog lists stream_id {id} more than once; nothing was changed"
-            ),
-            StoreError::Corrupt { what } => write!(f, "corrupt data in the database: {what}"),
-            StoreError::NotFound(what) | StoreError::Conflict(what) => f.write_str(what),
-        }
-    }
-}
-
-impl std::error::Error for StoreError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            StoreError::Db { source, .. } => Some(source),
-            StoreError::Io { source, .. } => Some(source),
-            StoreError::Key {
-                problem: KeyProblem::Unreadable(source),
-                ..
-            } => Some(source),
-            _ => None,
-        }
+/// What to do about a key that is gone for good; nothing for a problem that can be fixed.
+fn key_advice(problem: &KeyProblem) -> &'static str {
+    if problem.is_loss() {
+        "; restore it from a backup, or move it away and add the accounts again"
+    } else {
+        ""
     }
 }
 

@@ -79,23 +79,21 @@ impl KeyProblem {
         )
     }
 
-    pub(super) fn describe(&self, f: &mut fmt::Formatter<'_>, path: &Path) -> fmt::Result {
+    /// The problem in words, naming the key file at `path`.
+    pub(super) fn describe(&self, path: &Path) -> String {
         let path = path.display();
         match self {
-            KeyProblem::Missing => write!(f, "the key file {path} is missing"),
-            KeyProblem::NotAFile => write!(f, "the key file {path} is not a regular file"),
-            KeyProblem::WrongLength(n) => write!(
-                f,
-                "the key file {path} is corrupt ({n} bytes, expected {KEY_LEN})"
-            ),
-            KeyProblem::Insecure(mode) => write!(
-                f,
+            KeyProblem::Missing => format!("the key file {path} is missing"),
+            KeyProblem::NotAFile => format!("the key file {path} is not a regular file"),
+            KeyProblem::WrongLength(n) => {
+                format!("the key file {path} is corrupt ({n} bytes, expected {KEY_LEN})")
+            }
+            KeyProblem::Insecure(mode) => format!(
                 "the key file {path} has mode {mode:04o}: group and others must have no \
                  access (run `chmod 600 {path}`)"
             ),
-            KeyProblem::Unreadable(e) => write!(f, "cannot read the key file {path}: {e}"),
-            KeyProblem::WrongKey => write!(
-                f,
+            KeyProblem::Unreadable(e) => format!("cannot read the key file {path}: {e}"),
+            KeyProblem::WrongKey => format!(
                 "it was encrypted with a different key than {path}, or the stored bytes are \
                  damaged"
             ),
@@ -458,5 +456,40 @@ mod tests {
         let store = Store::open(dir.path()).expect("reopen");
         let err = store.sealing_cipher().err().expect("corrupt key accepted");
         assert!(err.to_string().contains("5 bytes"), "{err}");
+    }
+
+    #[test]
+    fn key_errors_say_what_to_do() {
+        let path = PathBuf::from("/d/secret.key");
+        let lost = StoreError::Key {
+            path: path.clone(),
+            problem: KeyProblem::Missing,
+        };
+        assert_eq!(
+            lost.to_string(),
+            "the key file /d/secret.key is missing; restore it from a backup, or move it away \
+             and add the accounts again"
+        );
+        let fixable = StoreError::Key {
+            path: path.clone(),
+            problem: KeyProblem::Insecure(0o644),
+        };
+        assert_eq!(
+            fixable.to_string(),
+            "the key file /d/secret.key has mode 0644: group and others must have no access \
+             (run `chmod 600 /d/secret.key`)"
+        );
+        let sealed = StoreError::Undecryptable {
+            what: "the password of \"main\"".into(),
+            path,
+            problem: KeyProblem::WrongKey,
+        };
+        assert_eq!(
+            sealed.to_string(),
+            "the password of \"main\" cannot be decrypted: it was encrypted with a different key \
+             than /d/secret.key, or the stored bytes are damaged. Passwords cannot be recovered \
+             without the key that encrypted them: remove the accounts (`streamforge account \
+             remove NAME`) and add them again"
+        );
     }
 }

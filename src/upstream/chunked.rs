@@ -1,5 +1,8 @@
 //! Decodes `Transfer-Encoding: chunked` in place: chunk payloads leave the receive buffer as
 //! frozen slices of it (no copy); sizes, extensions, CRLFs and trailers are parsed and dropped.
+//!
+//! httparse reads the size lines; the state machine around it is ours, because httparse has none
+//! that hands out payload without copying, tolerates a bare LF, or bounds the trailers.
 
 use bytes::{Buf, Bytes, BytesMut};
 
@@ -57,7 +60,7 @@ impl Chunked {
                     else {
                         return Ok(Step::NeedMore);
                     };
-                    let size = parse_size(line)?;
+                    let size = parse_size(line, buf.get(..used).unwrap_or_default())?;
                     buf.advance(used);
                     self.state = if size == 0 {
                         State::Trailers
@@ -143,30 +146,32 @@ fn take_line<'b>(
     }
 }
 
-/// Parses `HEX[ ]*[;extensions]`; extensions are ignored.
-fn parse_size(line: &[u8]) -> Result<u64, &'static str> {
+/// The size of a chunk-size line `HEX[ ]*[;extensions]`, given without and with its line ending;
+/// extensions are ignored.
+fn parse_size(line: &[u8], with_ending: &[u8]) -> Result<u64, &'static str> {
     let digits = line.iter().take_while(|b| b.is_ascii_hexdigit()).count();
+    // httparse reads a line with no digits as size 0; RFC 9112 wants at least one.
     if digits == 0 {
         return Err("invalid chunk size");
     }
-    let (hex, rest) = line.split_at(digits);
-    let mut size: u64 = 0;
-    for &b in hex {
-        let digit = match b {
-            b'0'..=b'9' => b - b'0',
-            b'a'..=b'f' => b - b'a' + 10,
-            _ => b - b'A' + 10,
-        };
-        size = size
-            .checked_mul(16)
-            .and_then(|s| s.checked_add(u64::from(digit)))
-            .ok_or("chunk size overflows")?;
-    }
-    let rest = rest.trim_ascii_start();
-    if !(rest.is_empty() || rest.starts_with(b";")) {
-        return Err("invalid chunk size");
-    }
-    if rest.iter().any(|&b| b != b'\t' && (b < 0x20 || b == 0x7f)) {
+    let parsed = if with_ending.ends_with(b"\r\n") {
+        httparse::parse_chunk_size(with_ending)
+    } else {
+        // A bare LF, which httparse refuses: rare enough that a copy does not matter.
+        httparse::parse_chunk_size(&[line, b"\r\n"].concat())
+    };
+    let size = match parsed {
+        Ok(httparse::Status::Complete((_, size))) => size,
+        // httparse takes at most 16 digits, which is all a u64 holds.
+        Err(_) if digits > 16 => return Err("chunk size overflows"),
+        Ok(httparse::Status::Partial) | Err(_) => return Err("invalid chunk size"),
+    };
+    // httparse skips extensions unread; RFC 9112 allows no control character in them.
+    let extensions = line.get(digits..).unwrap_or_default();
+    if extensions
+        .iter()
+        .any(|&b| b != b'\t' && (b < 0x20 || b == 0x7f))
+    {
         return Err("control character in chunk extension");
     }
     Ok(size)
@@ -223,6 +228,9 @@ mod tests {
         let (out, done, _) = decode_in_pieces(b"A\nabcdefghij\n0\n\n", 3).unwrap();
         assert_eq!(out, b"abcdefghij");
         assert!(done);
+        let (out, done, _) = decode_in_pieces(b"3 ;x=y\nabc\n0;z\n\n", 1).unwrap();
+        assert_eq!(out, b"abc");
+        assert!(done);
     }
 
     #[test]
@@ -248,6 +256,8 @@ mod tests {
             (b"5\r\nhello\rX", "missing CRLF after chunk data"),
             (b"10000000000000000\r\n", "chunk size overflows"),
             (b"1;a\x01b\r\nx\r\n", "control character in chunk extension"),
+            (b"1;a\rb\r\nx\r\n", "invalid chunk size"),
+            (b";a\r\nx\r\n", "invalid chunk size"),
             (long_ext.as_bytes(), "chunk size line too long"),
             (long_trailer.as_bytes(), "trailers too large"),
         ];

@@ -6,9 +6,15 @@ use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use std::cell::Cell;
+
 use flate2::Compression;
 use flate2::read::GzDecoder;
 use flate2::write::GzEncoder;
+use proptest::collection::vec;
+use proptest::prelude::*;
+use proptest::sample::{Index, select};
+use proptest::test_runner::{Config, TestRunner};
 use quick_xml::Reader;
 use quick_xml::events::Event;
 
@@ -676,51 +682,63 @@ fn mutated_guides_fail_cleanly_and_scanning_predicts_rendering() {
         path: source.clone(),
         shift_seconds: -7200,
     }];
-    let mut seed = 0x9E37_79B9_7F4A_7C15u64;
-    let mut next = move || {
-        seed ^= seed << 13;
-        seed ^= seed >> 7;
-        seed ^= seed << 17;
-        seed
-    };
-    let pick = |bytes: &[u8], r: u64| bytes[(r % bytes.len() as u64) as usize];
-    let (mut scanned, mut rendered) = (0, 0);
-    for round in 0..400 {
+    // One to four edits of SOURCE_A: replace, remove, insert or truncate at a random place.
+    let edit = (
+        0..4u8,
+        any::<Index>(),
+        select(&b"<>&\"'/=;#x \n\xE9\xFF\x00"[..]),
+        select(&b"<>&\"'/ab"[..]),
+    );
+    let doc = vec(edit, 1..=4).prop_map(|edits| {
         let mut doc = SOURCE_A.as_bytes().to_vec();
-        for _ in 0..1 + next() % 4 {
+        for (op, at, replacement, inserted) in edits {
             if doc.is_empty() {
                 break;
             }
-            let at = (next() % doc.len() as u64) as usize;
-            match next() % 4 {
-                0 => doc[at] = pick(b"<>&\"'/=;#x \n\xE9\xFF\x00", next()),
+            let at = at.index(doc.len());
+            match op {
+                0 => doc[at] = replacement,
                 1 => {
                     doc.remove(at);
                 }
-                2 => doc.insert(at, pick(b"<>&\"'/ab", next())),
+                2 => doc.insert(at, inserted),
                 _ => doc.truncate(at),
             }
         }
-        let scan = read_channels(doc.as_slice(), &Limits::default());
-        if scan.is_ok() {
-            scanned += 1;
-        }
-        // Rendering is slower (two fsyncs): check every fourth, and every one that scanned.
-        if scan.is_ok() || round % 4 == 0 {
-            fs::write(&source, &doc).expect("write");
-            let result = render(&lineup, &sources, dir.path(), &Limits::default());
+        doc
+    });
+    // Rendering is slower (two fsyncs): check a quarter of them, and every one that scanned.
+    let input = (doc, proptest::bool::weighted(0.25));
+    let (scanned, rendered) = (Cell::new(0), Cell::new(0));
+    let mut runner = TestRunner::new(Config {
+        cases: 400,
+        failure_persistence: None,
+        ..Config::default()
+    });
+    runner
+        .run(&input, |(doc, render_anyway)| {
+            let scan = read_channels(doc.as_slice(), &Limits::default());
             if scan.is_ok() {
-                let report = result.unwrap_or_else(|e| {
-                    panic!(
-                        "scanned but did not render: {e}\n{}",
-                        String::from_utf8_lossy(&doc)
-                    )
-                });
-                parse_epg(&read_epg(dir.path()));
-                rendered += report.programmes;
+                scanned.set(scanned.get() + 1);
             }
-        }
-    }
+            if scan.is_ok() || render_anyway {
+                fs::write(&source, &doc).expect("write");
+                let result = render(&lineup, &sources, dir.path(), &Limits::default());
+                if scan.is_ok() {
+                    let report = result.map_err(|e| {
+                        TestCaseError::fail(format!(
+                            "scanned but did not render: {e}\n{}",
+                            String::from_utf8_lossy(&doc)
+                        ))
+                    })?;
+                    parse_epg(&read_epg(dir.path()));
+                    rendered.set(rendered.get() + report.programmes);
+                }
+            }
+            Ok(())
+        })
+        .unwrap();
+    let (scanned, rendered) = (scanned.get(), rendered.get());
     assert!(
         scanned > 20,
         "some mutations keep the guide valid ({scanned})"

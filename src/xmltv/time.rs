@@ -9,6 +9,7 @@
 
 use std::fmt;
 
+// Our own calendar arithmetic: humantime reads and writes only UTC RFC 3339, not zoned XMLTV stamps.
 use crate::time::{civil_from_days, days_from_civil};
 
 const DAY: i64 = 86_400;

@@ -86,14 +86,9 @@ pub struct LiveStreams {
 
 /// Why a body is not the JSON document we asked for. Never quotes the body: a panel's error page
 /// may echo the request URL, credentials included.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
 pub struct ParseError(pub String);
-
-impl std::fmt::Display for ParseError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
 
 pub fn parse_login(body: &[u8]) -> Result<Login, ParseError> {
     match parse_json(body)? {

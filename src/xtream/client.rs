@@ -24,60 +24,37 @@ pub struct XtreamClient {
     timeout: Duration,
 }
 
-#[derive(Debug)]
-pub enum XtreamErrorKind {
-    InvalidUrl(String),
-    Unreachable(upstream::UpstreamError),
-    Status(u16),
-    LoginRefused,
-    AccountInactive(String),
-    Reply(ParseError),
-    TooLarge,
-}
-
 /// A failed call, naming the panel by origin (never by full URL).
-#[derive(Debug)]
-pub struct XtreamError {
-    pub origin: String,
-    pub kind: XtreamErrorKind,
+#[derive(Debug, thiserror::Error)]
+pub enum XtreamError {
+    #[error("invalid server URL: {0}")]
+    InvalidUrl(String),
+    // Upstream errors already name the origin.
+    #[error("{0}")]
+    Unreachable(upstream::UpstreamError),
+    #[error("{origin} answered HTTP {status}: {}", status_hint(*.status))]
+    Status { origin: String, status: u16 },
+    #[error("{origin} refused the login (auth: 0): check the username and password")]
+    LoginRefused { origin: String },
+    #[error("{origin}: the account is {status}, not Active")]
+    AccountInactive { origin: String, status: String },
+    #[error("{origin}: {reply}")]
+    Reply { origin: String, reply: ParseError },
+    #[error("{origin}: reply larger than {} MiB, refusing it", MAX_REPLY_BYTES / (1024 * 1024))]
+    TooLarge { origin: String },
 }
 
-impl std::fmt::Display for XtreamError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let origin = &self.origin;
-        match &self.kind {
-            XtreamErrorKind::InvalidUrl(reason) => write!(f, "invalid server URL: {reason}"),
-            // Upstream errors already name the origin.
-            XtreamErrorKind::Unreachable(e) => write!(f, "{e}"),
-            XtreamErrorKind::Status(status) => {
-                let hint = match status {
-                    401 | 403 => "check the username, password and user agent",
-                    404 => "wrong server URL, a blocked user agent, or bad credentials",
-                    429 => "rate limited by the panel; try again later",
-                    458 | 509 => "the panel says the connection limit is reached",
-                    500.. => "the panel has a server error",
-                    _ => "unexpected status",
-                };
-                write!(f, "{origin} answered HTTP {status}: {hint}")
-            }
-            XtreamErrorKind::LoginRefused => write!(
-                f,
-                "{origin} refused the login (auth: 0): check the username and password"
-            ),
-            XtreamErrorKind::AccountInactive(status) => {
-                write!(f, "{origin}: the account is {status}, not Active")
-            }
-            XtreamErrorKind::Reply(e) => write!(f, "{origin}: {e}"),
-            XtreamErrorKind::TooLarge => write!(
-                f,
-                "{origin}: reply larger than {} MiB, refusing it",
-                MAX_REPLY_BYTES / (1024 * 1024)
-            ),
-        }
+/// What a panel's HTTP status most likely means.
+fn status_hint(status: u16) -> &'static str {
+    match status {
+        401 | 403 => "check the username, password and user agent",
+        404 => "wrong server URL, a blocked user agent, or bad credentials",
+        429 => "rate limited by the panel; try again later",
+        458 | 509 => "the panel says the connection limit is reached",
+        500.. => "the panel has a server error",
+        _ => "unexpected status",
     }
 }
-
-impl std::error::Error for XtreamError {}
 
 impl XtreamClient {
     pub fn new(
@@ -89,10 +66,7 @@ impl XtreamClient {
         timeout: Duration,
     ) -> Result<XtreamClient, XtreamError> {
         let base = server_url.trim().trim_end_matches('/').to_owned();
-        let parsed = Url::parse(&base).map_err(|e| XtreamError {
-            origin: String::new(),
-            kind: XtreamErrorKind::InvalidUrl(e.to_string()),
-        })?;
+        let parsed = Url::parse(&base).map_err(|e| XtreamError::InvalidUrl(e.to_string()))?;
         Ok(XtreamClient {
             http,
             origin: parsed.origin(),
@@ -111,20 +85,25 @@ impl XtreamClient {
     /// Logs in; a refused login or an account that is not Active is an error.
     pub async fn login(&self) -> Result<Login, XtreamError> {
         let body = self.fetch(&self.api_url(None)?, &mut |_| {}).await?;
-        let login = api::parse_login(&body).map_err(|e| self.error(XtreamErrorKind::Reply(e)))?;
+        let login = api::parse_login(&body).map_err(|e| self.reply_error(e))?;
         if !login.user_info.auth {
-            return Err(self.error(XtreamErrorKind::LoginRefused));
+            return Err(XtreamError::LoginRefused {
+                origin: self.origin.clone(),
+            });
         }
         match login.user_info.status.as_deref() {
             None | Some("Active") => Ok(login),
-            Some(other) => Err(self.error(XtreamErrorKind::AccountInactive(other.to_owned()))),
+            Some(other) => Err(XtreamError::AccountInactive {
+                origin: self.origin.clone(),
+                status: other.to_owned(),
+            }),
         }
     }
 
     pub async fn live_categories(&self) -> Result<Vec<Category>, XtreamError> {
         let url = self.api_url(Some("get_live_categories"))?;
         let body = self.fetch(&url, &mut |_| {}).await?;
-        api::parse_categories(&body).map_err(|e| self.error(XtreamErrorKind::Reply(e)))
+        api::parse_categories(&body).map_err(|e| self.reply_error(e))
     }
 
     /// Downloads and parses the live stream listing; `on_bytes` sees the running byte count.
@@ -134,7 +113,7 @@ impl XtreamClient {
     ) -> Result<LiveStreams, XtreamError> {
         let url = self.api_url(Some("get_live_streams"))?;
         let body = self.fetch(&url, on_bytes).await?;
-        api::parse_live_streams(&body).map_err(|e| self.error(XtreamErrorKind::Reply(e)))
+        api::parse_live_streams(&body).map_err(|e| self.reply_error(e))
     }
 
     /// The panel's full XMLTV guide.
@@ -162,7 +141,7 @@ impl XtreamClient {
     }
 
     fn url(&self, text: &str) -> Result<Url, XtreamError> {
-        Url::parse(text).map_err(|e| self.error(XtreamErrorKind::InvalidUrl(e.to_string())))
+        Url::parse(text).map_err(|e| XtreamError::InvalidUrl(e.to_string()))
     }
 
     async fn fetch(
@@ -180,11 +159,14 @@ impl XtreamClient {
             .http
             .get(url, &options)
             .await
-            .map_err(|e| self.error(XtreamErrorKind::Unreachable(e)))?;
+            .map_err(XtreamError::Unreachable)?;
         if response.status != 200 {
             let status = response.status;
             response.close();
-            return Err(self.error(XtreamErrorKind::Status(status)));
+            return Err(XtreamError::Status {
+                origin: self.origin.clone(),
+                status,
+            });
         }
         let mut body = Vec::new();
         loop {
@@ -192,7 +174,9 @@ impl XtreamClient {
                 Ok(Some(chunk)) => {
                     if body.len() + chunk.len() > MAX_REPLY_BYTES {
                         response.close();
-                        return Err(self.error(XtreamErrorKind::TooLarge));
+                        return Err(XtreamError::TooLarge {
+                            origin: self.origin.clone(),
+                        });
                     }
                     body.extend_from_slice(&chunk);
                     on_bytes(body.len() as u64);
@@ -200,17 +184,17 @@ impl XtreamClient {
                 Ok(None) => break,
                 Err(e) => {
                     response.close();
-                    return Err(self.error(XtreamErrorKind::Unreachable(e)));
+                    return Err(XtreamError::Unreachable(e));
                 }
             }
         }
         Ok(body)
     }
 
-    fn error(&self, kind: XtreamErrorKind) -> XtreamError {
-        XtreamError {
+    fn reply_error(&self, reply: ParseError) -> XtreamError {
+        XtreamError::Reply {
             origin: self.origin.clone(),
-            kind,
+            reply,
         }
     }
 }
@@ -260,5 +244,41 @@ mod tests {
         assert_eq!(encode("abc-XYZ_0.9~"), "abc-XYZ_0.9~");
         assert_eq!(encode("p@ss/w&rd=1 2"), "p%40ss%2Fw%26rd%3D1%202");
         assert_eq!(encode("é"), "%C3%A9");
+    }
+
+    #[test]
+    fn errors_name_the_panel_by_origin_and_say_what_to_check() {
+        let origin = || "http://panel:8080".to_owned();
+        let cases = [
+            (
+                XtreamError::Status {
+                    origin: origin(),
+                    status: 404,
+                },
+                "http://panel:8080 answered HTTP 404: wrong server URL, a blocked user agent, \
+                 or bad credentials",
+            ),
+            (
+                XtreamError::Status {
+                    origin: origin(),
+                    status: 503,
+                },
+                "http://panel:8080 answered HTTP 503: the panel has a server error",
+            ),
+            (
+                XtreamError::AccountInactive {
+                    origin: origin(),
+                    status: "Expired".into(),
+                },
+                "http://panel:8080: the account is Expired, not Active",
+            ),
+            (
+                XtreamError::TooLarge { origin: origin() },
+                "http://panel:8080: reply larger than 256 MiB, refusing it",
+            ),
+        ];
+        for (error, want) in cases {
+            assert_eq!(error.to_string(), want);
+        }
     }
 }

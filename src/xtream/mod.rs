@@ -7,4 +7,4 @@ mod lenient;
 pub mod quality;
 pub mod sync;
 
-pub use client::{XtreamClient, XtreamError, XtreamErrorKind, live_url};
+pub use client::{XtreamClient, XtreamError, live_url};

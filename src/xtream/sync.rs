@@ -39,22 +39,13 @@ pub struct SyncReport {
     pub elapsed: Duration,
 }
 
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub enum SyncError {
+    #[error("{0}")]
     Provider(XtreamError),
+    #[error("saving the catalog: {0}")]
     Store(StoreError),
 }
-
-impl std::fmt::Display for SyncError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            SyncError::Provider(e) => e.fmt(f),
-            SyncError::Store(e) => write!(f, "saving the catalog: {e}"),
-        }
-    }
-}
-
-impl std::error::Error for SyncError {}
 
 /// Syncs one account's catalog and records the outcome in the event log.
 pub async fn sync_account(
