@@ -119,7 +119,7 @@ fn add_sync_and_list_over_http_and_https() {
             .unwrap_or_else(|| panic!("stream {} missing", fake.stream_id));
         assert_eq!(row["name"], fake.name.as_str());
         assert_eq!(row["stream"], format!("plain:{}", fake.stream_id));
-        let tier = streamforge::xtream::quality::parse(&fake.name).tier;
+        let tier = streamforge::xtream::parse_quality(&fake.name).tier;
         assert_eq!(row["quality"], tier.label());
         assert!(row["category"].is_string(), "category name resolved: {row}");
     }

@@ -36,12 +36,11 @@ use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use tokio::sync::watch;
 use tokio_uring::net::{TcpListener, UdpSocket};
 
-pub use device::{Device, FIRMWARE_NAME, FIRMWARE_VERSION, MANUFACTURER, MODEL_NUMBER};
-pub use device_id::{DeviceId, DeviceIdError};
-pub use discovery::MAX_BASE_URL;
+pub use device::Device;
+pub use device_id::DeviceId;
 pub use documents::{
-    GuideNumber, GuideNumberError, LineupEntry, M3uEntry, device_xml, discover_json, lineup_json,
-    lineup_status_json, lineup_xml, playlist_m3u,
+    GuideNumber, LineupEntry, M3uEntry, device_xml, discover_json, lineup_json, lineup_status_json,
+    lineup_xml, playlist_m3u,
 };
 
 /// The SiliconDust discovery and control port.

@@ -22,9 +22,9 @@ mod tests;
 
 pub use conn::Connection;
 // The sans-IO head parser is public for the criterion benches.
-pub use request::{Head, Method, Parse, Reject, Request, Version, parse_head};
-pub use response::{Body, Response, TakeOver};
-pub use server::{Server, ServerConfig, serve};
+pub use request::{Method, Parse, Request, Version, parse_head};
+pub use response::{Body, Response};
+pub use server::{Server, ServerConfig};
 pub use shutdown::{Shutdown, ShutdownTrigger, fire_on_signals};
 
 /// Answers requests. Synchronous: answers come from in-memory snapshots or open files; anything

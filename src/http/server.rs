@@ -117,16 +117,6 @@ impl Server {
     }
 }
 
-/// Binds all of `config.listen` and serves until `shutdown` fires (see `Server`).
-pub async fn serve(
-    config: ServerConfig,
-    handler: Rc<dyn Handler>,
-    shutdown: Shutdown,
-) -> io::Result<()> {
-    Server::bind(config)?.run(handler, shutdown).await;
-    Ok(())
-}
-
 fn bind_error(addr: SocketAddr, e: io::Error) -> io::Error {
     let hint = match e.kind() {
         io::ErrorKind::AddrInUse => " (another program, or another StreamForge, uses this port)",

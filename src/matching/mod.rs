@@ -19,9 +19,4 @@ mod fixture_test;
 #[cfg(test)]
 mod scale_test;
 
-pub use normalize::{Feed, Normalized, normalize, normalize_id};
-pub use plan::{
-    Ambiguous, Candidate, GuideChannel, LowConfidence, Plan, PlanOptions, PlannedMapping,
-    StreamCandidate, plan,
-};
-pub use score::score;
+pub use plan::{GuideChannel, PlanOptions, StreamCandidate, plan};

@@ -14,20 +14,20 @@
 //! - `ts`: MPEG-TS alignment of one source: whole packets, from its first PAT, as slices.
 //! - `ring`: a channel's fan-out buffer: shared slices, per-viewer positions, bounded backlog.
 
-pub mod channel;
-pub mod events;
-pub mod manager;
-pub mod metrics;
+pub(crate) mod channel;
+pub(crate) mod events;
+pub(crate) mod manager;
+pub(crate) mod metrics;
 pub mod ring;
-pub mod services;
-pub mod session;
-pub mod source;
+pub(crate) mod services;
+pub(crate) mod session;
+pub(crate) mod source;
 #[cfg(test)]
 mod testing;
 pub mod ts;
-pub mod tuners;
-pub mod viewer;
+pub(crate) mod tuners;
+pub(crate) mod viewer;
 
-pub use manager::Relay;
-pub use services::{EventSink, Services};
-pub use source::{ChannelInfo, StreamSource, UpstreamConnector};
+pub(crate) use manager::Relay;
+pub(crate) use services::{EventSink, Services};
+pub(crate) use source::{ChannelInfo, StreamSource, UpstreamConnector};

@@ -15,7 +15,7 @@ mod snapshot;
 
 use std::cell::RefCell;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::rc::Rc;
 use std::time::Duration;
 
@@ -27,7 +27,6 @@ use crate::http::{self, ServerConfig, Shutdown, ShutdownTrigger};
 use crate::relay::{Relay, Services, UpstreamConnector};
 use crate::store::{Event, Level, Store};
 
-pub use routes::stream_channel;
 pub use snapshot::Snapshot;
 
 /// How often the database is checked for changes made by other processes.
@@ -249,9 +248,4 @@ fn device_id(store: &Store, config: &Config) -> Result<DeviceId, String> {
         .set_setting(DEVICE_ID_SETTING, &id.to_string())
         .map_err(|e| e.to_string())?;
     Ok(id)
-}
-
-/// The data dir's rendered EPG, for callers that print where it is.
-pub fn epg_path(data_dir: &Path) -> PathBuf {
-    data_dir.join("epg.xml")
 }

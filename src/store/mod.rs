@@ -15,14 +15,11 @@ mod secret;
 mod settings;
 
 pub use accounts::{Account, NewAccount};
-pub use catalog::{CatalogChange, CatalogStream, StoredStream, StreamFilter};
-pub use events::{Event, Level, ParseLevelError, StoredEvent};
-pub use guide::{
-    GuideChange, GuideChannel, GuideChannelInput, NewSource, Source, SourceKind, is_channel_number,
-    number_order,
-};
-pub use mappings::{Mapping, MappingChange, PlannedMapping};
-pub use secret::{KEY_FILE, KeyProblem, Password};
+pub use catalog::{CatalogChange, CatalogStream, StreamFilter};
+pub use events::{Event, Level, StoredEvent};
+pub use guide::{GuideChannel, GuideChannelInput, NewSource, Source, SourceKind, number_order};
+pub use mappings::{Mapping, PlannedMapping};
+pub use secret::KeyProblem;
 
 use rusqlite::{Connection, TransactionBehavior};
 use std::fs::{DirBuilder, OpenOptions};

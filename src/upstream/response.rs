@@ -25,6 +25,7 @@ enum Body {
 /// Dropping it shuts the socket down, even with a read in flight.
 pub struct Response {
     pub status: u16,
+    #[cfg(test)]
     head: Head,
     url: Url,
     conn: Conn,
@@ -48,6 +49,7 @@ impl Response {
         };
         Response {
             status: head.status,
+            #[cfg(test)]
             head,
             url,
             conn,
@@ -57,12 +59,14 @@ impl Response {
     }
 
     /// The first value of header `name` (case-insensitive).
+    #[cfg(test)]
     pub fn header(&self, name: &str) -> Option<&str> {
         self.head.header(name)
     }
 
     /// The URL that answered, after redirects. Its path and query carry credentials: print only
     /// its `origin()`.
+    #[cfg(test)]
     pub fn final_url(&self) -> &Url {
         &self.url
     }

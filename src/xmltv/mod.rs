@@ -24,12 +24,10 @@ mod testdata;
 #[cfg(test)]
 mod tests;
 
-pub use channels::{GuideChannel, GuideScan, read_channels};
+pub use channels::read_channels;
 pub use error::XmltvError;
-pub use output::{EPG_XML, EPG_XML_GZ};
 pub use render::{LineupChannel, RenderReport, SourceFile, render};
-pub use source::{GuideReader, decompress, open_source};
-pub use time::XmltvTime;
+pub use source::open_source;
 
 /// Caps on what a guide can make us allocate or read.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -63,6 +63,7 @@ pub fn decompress<R: BufRead>(
 
 impl<R: BufRead> GuideReader<R> {
     /// Whether the source was gzipped.
+    #[cfg(test)]
     pub fn is_gzip(&self) -> bool {
         matches!(self.inner, Inner::Gzip(_))
     }

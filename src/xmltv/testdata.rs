@@ -2,7 +2,7 @@
 
 use std::io::{self, Write};
 
-use super::XmltvTime;
+use super::time::XmltvTime;
 
 /// What [`write_guide`] wrote.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

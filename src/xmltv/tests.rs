@@ -8,6 +8,9 @@ use std::process::Command;
 
 use std::cell::Cell;
 
+use super::output::{EPG_XML, EPG_XML_GZ};
+use super::time::XmltvTime;
+
 use flate2::Compression;
 use flate2::read::GzDecoder;
 use flate2::write::GzEncoder;

@@ -76,6 +76,7 @@ impl XmltvTime {
     }
 
     /// The offset the time is written in, in minutes east of UTC.
+    #[cfg(test)]
     pub fn offset_minutes(self) -> i32 {
         self.offset_minutes
     }

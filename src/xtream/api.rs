@@ -11,8 +11,6 @@ use super::lenient::{flag, opt_i64, opt_string};
 pub struct Login {
     #[serde(default)]
     pub user_info: UserInfo,
-    #[serde(default)]
-    pub server_info: Option<ServerInfo>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -21,8 +19,6 @@ pub struct UserInfo {
     pub auth: bool,
     #[serde(default, deserialize_with = "opt_string")]
     pub status: Option<String>,
-    #[serde(default, deserialize_with = "opt_string")]
-    pub message: Option<String>,
     /// Unix time; null for accounts that never expire.
     #[serde(default, deserialize_with = "opt_i64")]
     pub exp_date: Option<i64>,
@@ -32,14 +28,6 @@ pub struct UserInfo {
     pub active_cons: Option<i64>,
     #[serde(default, deserialize_with = "opt_i64")]
     pub max_connections: Option<i64>,
-}
-
-#[derive(Debug, Clone, Default, Deserialize)]
-pub struct ServerInfo {
-    #[serde(default, deserialize_with = "opt_string")]
-    pub timezone: Option<String>,
-    #[serde(default, deserialize_with = "opt_i64")]
-    pub timestamp_now: Option<i64>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -191,8 +179,6 @@ mod tests {
         assert_eq!(login.user_info.max_connections, Some(2));
         assert_eq!(login.user_info.active_cons, Some(0));
         assert!(!login.user_info.is_trial);
-        let server = login.server_info.unwrap();
-        assert_eq!(server.timezone.as_deref(), Some("Europe/London"));
     }
 
     #[test]
@@ -203,7 +189,6 @@ mod tests {
         assert!(login.user_info.auth);
         assert_eq!(login.user_info.exp_date, None);
         assert!(login.user_info.is_trial);
-        assert!(login.server_info.is_none());
     }
 
     #[test]

@@ -1,10 +1,11 @@
 //! The Xtream Codes API (PROTOCOLS §4): login, live categories and live streams, parsed leniently;
 //! the quality tier of each stream name; and the catalog sync that stores them.
 
-pub mod api;
+pub(crate) mod api;
 mod client;
 mod lenient;
-pub mod quality;
-pub mod sync;
+pub(crate) mod quality;
+pub(crate) mod sync;
 
-pub use client::{XtreamClient, XtreamError, live_url};
+pub use client::{XtreamClient, live_url};
+pub use quality::parse as parse_quality;

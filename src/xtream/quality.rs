@@ -55,12 +55,6 @@ pub struct Quality {
     pub labels: Vec<&'static str>,
 }
 
-impl Quality {
-    pub fn hevc(&self) -> bool {
-        self.labels.contains(&"HEVC")
-    }
-}
-
 /// Parses the quality labels out of a stream name.
 pub fn parse(name: &str) -> Quality {
     let normalised = fold_superscripts(name).to_ascii_uppercase();
@@ -169,11 +163,11 @@ mod tests {
     fn hevc_is_a_tag_not_a_tier() {
         let q = parse("DE: ProSieben FHD HEVC");
         assert_eq!(q.tier, Tier::Fhd);
-        assert!(q.hevc());
         assert_eq!(q.labels, vec!["FHD", "HEVC"]);
-        assert!(parse("UK: ITV H.265").hevc());
-        assert!(parse("x265 Movies").hevc());
-        assert!(!parse("UK: ITV H.264").hevc());
+        let hevc = |name: &str| parse(name).labels.contains(&"HEVC");
+        assert!(hevc("UK: ITV H.265"));
+        assert!(hevc("x265 Movies"));
+        assert!(!hevc("UK: ITV H.264"));
         assert_eq!(parse("UK: ITV H.265").tier, Tier::Sd);
     }
 
