@@ -19,7 +19,6 @@ use std::time::{Duration, Instant};
 use common::{Sandbox, http_get};
 use streamforge::fake_provider::{FakeAccount, FakeProvider, ProviderOptions};
 
-const GUIDE: &[u8] = include_bytes!("fixtures/guide.xml");
 const PASSWORD: &str = "Pw-Logging-41";
 /// Channels of the fixture guide: the news stream and the (chunked) sports stream.
 const NEWS: &str = "1000";
@@ -148,13 +147,7 @@ fn serve_and_tune(level: &str, journal: Journal) -> Printed {
     .expect("start fake provider");
     let sandbox = Sandbox::with_config(&format!("[log]\nlevel = {level:?}\n"));
     sandbox.add_account("main", &provider.http_url(), "alice", PASSWORD, 1);
-    sandbox.run(&["sync"], "").expect(0);
-    let guide = sandbox.path().join("guide.xml");
-    std::fs::write(&guide, GUIDE).unwrap();
-    sandbox
-        .run(&["epg", "add", guide.to_str().unwrap()], "")
-        .expect(0);
-    sandbox.run(&["map", "auto"], "").expect(0);
+    sandbox.sync_guide_and_map();
 
     let (reader, writer) = std::io::pipe().expect("pipe");
     let stderr = File::from(std::os::fd::OwnedFd::from(writer));

@@ -16,7 +16,6 @@ use streamforge::fake_provider::{
     FakeAccount, FakeProvider, Fault, ProviderOptions, RedirectStyle,
 };
 
-const GUIDE: &[u8] = include_bytes!("fixtures/guide.xml");
 const PASSWORD: &str = "Pw-Relay-88";
 
 /// Channel numbers from the fixture guide: 101 = streams 101 (FHD) then 102 (HD), 1000 = the
@@ -68,13 +67,7 @@ fn appliance(
         provider.http_url()
     };
     sandbox.add_account("main", &url, "alice", PASSWORD, max);
-    sandbox.run(&["sync"], "").expect(0);
-    let guide = sandbox.path().join("guide.xml");
-    std::fs::write(&guide, GUIDE).unwrap();
-    sandbox
-        .run(&["epg", "add", guide.to_str().unwrap()], "")
-        .expect(0);
-    sandbox.run(&["map", "auto"], "").expect(0);
+    sandbox.sync_guide_and_map();
     let server = sandbox.serve(&["--listen", "127.0.0.1:0", "--no-discovery"]);
     Setup {
         events: sandbox.follow_events(),

@@ -13,8 +13,6 @@ use common::{Sandbox, Server, header, http_get, raw_request};
 use serde_json::Value;
 use streamforge::fake_provider::{FakeAccount, FakeProvider, ProviderOptions};
 
-const GUIDE: &[u8] = include_bytes!("fixtures/guide.xml");
-
 fn provider() -> FakeProvider {
     FakeProvider::start(ProviderOptions {
         accounts: vec![FakeAccount::new("alice", "Pw-Serve-31", 2)],
@@ -27,13 +25,7 @@ fn provider() -> FakeProvider {
 fn appliance(provider: &FakeProvider, config: &str) -> Sandbox {
     let sandbox = Sandbox::with_config(config);
     sandbox.add_account("main", &provider.http_url(), "alice", "Pw-Serve-31", 2);
-    sandbox.run(&["sync"], "").expect(0);
-    let guide = sandbox.path().join("guide.xml");
-    std::fs::write(&guide, GUIDE).unwrap();
-    sandbox
-        .run(&["epg", "add", guide.to_str().unwrap()], "")
-        .expect(0);
-    sandbox.run(&["map", "auto"], "").expect(0);
+    sandbox.sync_guide_and_map();
     sandbox
 }
 

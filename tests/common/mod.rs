@@ -94,6 +94,16 @@ impl Sandbox {
     pub fn run(&self, args: &[&str], stdin: &str) -> Run {
         run_bounded(self.command(args), stdin)
     }
+
+    /// Syncs the accounts, adds the fixture guide (`tests/fixtures/guide.xml`) and auto-maps.
+    pub fn sync_guide_and_map(&self) {
+        self.run(&["sync"], "").expect(0);
+        let guide = self.path().join("guide.xml");
+        std::fs::write(&guide, include_bytes!("../fixtures/guide.xml")).unwrap();
+        self.run(&["epg", "add", guide.to_str().unwrap()], "")
+            .expect(0);
+        self.run(&["map", "auto"], "").expect(0);
+    }
 }
 
 /// Runs a command to completion within `COMMAND_LIMIT`, killing it past that.
