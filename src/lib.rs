@@ -26,7 +26,7 @@ pub mod fake_provider;
 pub(crate) mod guide;
 pub mod hdhr;
 pub mod http;
-pub mod logging;
+pub(crate) mod logging;
 pub(crate) mod matching;
 pub(crate) mod net;
 pub mod relay;
