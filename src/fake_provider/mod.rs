@@ -4,18 +4,21 @@
 //! It speaks the real API the way real panels do, nastiness included: numbers as strings, nulls,
 //! a User-Agent filter, a 302 to a single-use token URL before every stream, close-delimited (or
 //! chunked) MPEG-TS bodies paced at a fixed bitrate, the oldest connection cut when an account
-//! goes over `max_connections`, and faults on demand. It runs on plain std threads and blocking
+//! goes over `max_connections`, and faults on demand. Every stream body is the shipped clip run
+//! as a continuous live channel (clocks and continuity counters carried on across its loops). It runs on plain std threads and blocking
 //! sockets, on purpose independent of the tokio-uring code it tests.
 
 mod catalog;
 mod faults;
 mod http;
+mod live;
 mod routes;
 mod server;
 mod slots;
 mod stream;
 mod tls;
 mod tokens;
+mod ts;
 
 #[cfg(test)]
 mod tests;
@@ -31,7 +34,7 @@ pub use catalog::{
     generated_catalog,
 };
 pub use faults::Fault;
-pub use stream::CLIP_BITRATE_BPS;
+pub use stream::clip_bitrate_bps;
 
 use faults::FaultTable;
 use server::{Listener, Server};
@@ -100,7 +103,7 @@ impl Default for ProviderOptions {
             accounts: vec![FakeAccount::new("demo", "demo", 2)],
             categories,
             streams,
-            bitrate_bps: CLIP_BITRATE_BPS,
+            bitrate_bps: clip_bitrate_bps(),
             redirect: RedirectStyle::Absolute,
             xmltv: None,
         }
@@ -255,9 +258,38 @@ impl FakeProvider {
         &self.ca_pem
     }
 
-    /// The TS clip every stream body loops, from its first byte on each loop.
+    /// The TS clip every stream body loops. Only the first loop is sent as is: later loops carry
+    /// their clocks and continuity counters on (see [`FakeProvider::stream_bytes`]).
     pub fn clip() -> &'static [u8] {
-        stream::CLIP
+        live::CLIP
+    }
+
+    /// The bytes `offset..offset + len` of what every stream body sends, counted from the body's
+    /// first byte: the clip looped as a live channel, with loop N's PCR, OPCR, PTS and DTS moved
+    /// on by N times the clip's duration (33-bit wrap included) and each PID's continuity
+    /// counters continued.
+    pub fn stream_bytes(offset: u64, len: usize) -> Vec<u8> {
+        let mut out = Vec::with_capacity(len);
+        live::live_clip().write(offset, len, &mut out);
+        out
+    }
+
+    /// Where `data` first differs from a stream body's bytes from `offset` on (`None`: it is
+    /// exactly that piece of the stream).
+    pub fn stream_mismatch(offset: u64, data: &[u8]) -> Option<usize> {
+        live::live_clip().mismatch(offset, data)
+    }
+
+    /// Where in a stream body `data` is: the offset of its first byte, if `data` (starting on a
+    /// packet boundary and holding at least one packet with a PCR, PTS or DTS) is a contiguous
+    /// piece of it. The piece may start in any loop: the loop is told by its clock values.
+    pub fn locate_in_stream(data: &[u8]) -> Option<u64> {
+        live::live_clip().locate(data)
+    }
+
+    /// How long one loop of a stream body lasts, in 90 kHz ticks: what its clocks move on per loop.
+    pub fn loop_ticks() -> u64 {
+        live::live_clip().duration()
     }
 
     /// Arms `fault` for the next `times` requests of a stream (`None`: until cleared). Refuse and
