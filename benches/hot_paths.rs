@@ -14,10 +14,10 @@ use streamforge::relay::ring::Ring;
 use streamforge::relay::ts::{Aligned, Aligner};
 use streamforge::xmltv::{self, Limits, LineupChannel, SourceFile};
 
-/// The clip looped to `len` bytes, cut into `chunk`-sized buffers as an upstream read delivers.
+/// The first `len` bytes of a fake provider stream, cut into `chunk`-sized buffers as an upstream
+/// read delivers.
 fn upstream_chunks(len: usize, chunk: usize) -> Vec<Bytes> {
-    let clip = FakeProvider::clip();
-    let stream: Vec<u8> = clip.iter().copied().cycle().take(len).collect();
+    let stream = FakeProvider::stream_bytes(0, len);
     stream.chunks(chunk).map(Bytes::copy_from_slice).collect()
 }
 
