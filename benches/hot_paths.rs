@@ -7,7 +7,7 @@ use std::hint::black_box;
 
 use bytes::Bytes;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use streamforge::fake_provider::FakeProvider;
+use streamforge::fake_provider::{FakeProvider, StreamVariant};
 use streamforge::hdhr::{self, GuideNumber, LineupEntry, M3uEntry};
 use streamforge::http::{Parse, parse_head};
 use streamforge::relay::ring::Ring;
@@ -17,7 +17,7 @@ use streamforge::xmltv::{self, Limits, LineupChannel, SourceFile};
 /// The first `len` bytes of a fake provider stream, cut into `chunk`-sized buffers as an upstream
 /// read delivers.
 fn upstream_chunks(len: usize, chunk: usize) -> Vec<Bytes> {
-    let stream = FakeProvider::stream_bytes(0, len);
+    let stream = FakeProvider::stream_bytes(&StreamVariant::default(), 0, len);
     stream.chunks(chunk).map(Bytes::copy_from_slice).collect()
 }
 

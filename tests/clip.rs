@@ -5,12 +5,12 @@
 use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
 use streamforge::fake_provider::{
-    DEMO_PRIMARY_STREAM, FakeProvider, ProviderOptions, RedirectStyle,
+    DEMO_PRIMARY_STREAM, FakeProvider, ProviderOptions, RedirectStyle, StreamVariant, demo_catalog,
 };
 
 const PACKET: usize = 188;
@@ -100,28 +100,40 @@ fn pcr_base(packet: &[u8]) -> Option<u64> {
     })
 }
 
-#[test]
-fn a_stream_runs_on_across_the_clip_s_loop_points() {
+/// Fetches 25 s of a stream of `variant` (2.5 loops of the clip: two loop points) unpaced from
+/// the provider and checks it plays as one continuous live channel: PCR monotonic, continuity
+/// counters unbroken, DTS per stream strictly increasing, and ffmpeg decodes and remuxes it
+/// without a word. The capture is left in `dir`.
+fn check_live_stream(variant: &StreamVariant, video_pid: u16, dir: &Path) -> PathBuf {
+    let (categories, mut streams) = demo_catalog();
+    for stream in &mut streams {
+        stream.variant = variant.clone();
+    }
     let provider = FakeProvider::start(ProviderOptions {
         bitrate_bps: 0,
         redirect: RedirectStyle::None,
+        categories,
+        streams,
         ..ProviderOptions::default()
     })
     .unwrap();
-    // 2.5 loops of the 10 s clip: two loop points.
     let len = FakeProvider::clip().len() * 5 / 2 / PACKET * PACKET;
     let data = fetch_stream(&provider, DEMO_PRIMARY_STREAM, len);
-    assert_eq!(FakeProvider::stream_mismatch(0, &data), None);
+    assert_eq!(FakeProvider::stream_mismatch(variant, 0, &data), None);
 
-    // Our own reading of the raw stream: PCR monotonic, no continuity-counter error.
+    // Our own reading of the raw stream: PCR monotonic (on its 33-bit clock: a step forward is
+    // less than half of it), no continuity-counter error.
     let (mut last_pcr, mut pcrs) = (None, 0);
     let mut last_cc: HashMap<u16, u8> = HashMap::new();
     for packet in data.chunks(PACKET) {
         let pid = (u16::from(packet[1] & 0x1f) << 8) | u16::from(packet[2]);
         if let Some(pcr) = pcr_base(packet) {
             assert!(
-                last_pcr.is_none_or(|last| pcr > last),
-                "PCR went back to {pcr}"
+                last_pcr.is_none_or(|last: u64| {
+                    let step = pcr.wrapping_sub(last) & ((1 << 33) - 1);
+                    step > 0 && step < 1 << 32
+                }),
+                "PCR went from {last_pcr:?} back to {pcr}"
             );
             last_pcr = Some(pcr);
             pcrs += 1;
@@ -135,13 +147,12 @@ fn a_stream_runs_on_across_the_clip_s_loop_points() {
     }
     assert!(pcrs > 100, "{pcrs} PCRs");
 
-    let dir = tempfile::tempdir().unwrap();
-    let capture = dir.path().join("capture.ts");
+    let capture = dir.join("capture.ts");
     // Cut before the last video PES start, so the capture does not end in a partial frame.
-    let video_pid = |p: &[u8]| (u16::from(p[1] & 0x1f) << 8 | u16::from(p[2])) == 0x100;
+    let is_video = |p: &[u8]| (u16::from(p[1] & 0x1f) << 8 | u16::from(p[2])) == video_pid;
     let last_frame = data
         .chunks(PACKET)
-        .rposition(|p| video_pid(p) && p[1] & 0x40 != 0)
+        .rposition(|p| is_video(p) && p[1] & 0x40 != 0)
         .unwrap();
     std::fs::write(&capture, &data[..last_frame * PACKET]).unwrap();
     // DTS strictly increasing per stream, across both loop points.
@@ -149,6 +160,7 @@ fn a_stream_runs_on_across_the_clip_s_loop_points() {
         &capture,
         &["-show_entries", "packet=stream_index,dts", "-of", "csv=p=0"],
     );
+    let mut first_dts: HashMap<&str, i64> = HashMap::new();
     let mut last_dts: HashMap<&str, i64> = HashMap::new();
     let mut counted: HashMap<&str, usize> = HashMap::new();
     for line in packets.lines().filter(|l| !l.is_empty()) {
@@ -156,6 +168,7 @@ fn a_stream_runs_on_across_the_clip_s_loop_points() {
         let Ok(dts) = dts.trim_end_matches(',').parse::<i64>() else {
             continue;
         };
+        first_dts.entry(stream).or_insert(dts);
         if let Some(prev) = last_dts.insert(stream, dts) {
             assert!(dts > prev, "stream {stream}: DTS {prev} then {dts}");
         }
@@ -163,18 +176,19 @@ fn a_stream_runs_on_across_the_clip_s_loop_points() {
     }
     assert!(counted["0"] >= 600, "video packets: {counted:?}");
     assert!(counted["1"] >= 1100, "audio packets: {counted:?}");
-    // 25 s of it, by the clock: the timestamps moved on at every loop.
-    let span = last_dts["0"] as f64 / 90_000.0;
-    assert!(span > 24.0, "the last video DTS is at {span} s");
+    // Over 22 s of it by the clock (the clip's first frame is at 1.4 s): the timestamps moved on
+    // at every loop.
+    let span = (last_dts["0"] - first_dts["0"]) as f64 / 90_000.0;
+    assert!(span > 22.0, "the video DTS span {span} s");
 
-    let capture = capture.to_str().unwrap();
-    let decoded = ffmpeg_stderr(&["-v", "error", "-i", capture, "-f", "null", "-"]);
+    let path = capture.to_str().unwrap();
+    let decoded = ffmpeg_stderr(&["-v", "error", "-i", path, "-f", "null", "-"]);
     assert_eq!(decoded, "", "decoder errors");
     let copied = ffmpeg_stderr(&[
         "-v",
         "warning",
         "-i",
-        capture,
+        path,
         "-map",
         "0",
         "-c",
@@ -186,4 +200,39 @@ fn a_stream_runs_on_across_the_clip_s_loop_points() {
     ]);
     assert!(!copied.contains("Non-monotonous"), "{copied}");
     assert_eq!(copied, "", "remuxing warnings");
+    capture
+}
+
+#[test]
+fn a_stream_runs_on_across_the_clip_s_loop_points() {
+    let dir = tempfile::tempdir().unwrap();
+    check_live_stream(&StreamVariant::default(), 0x100, dir.path());
+}
+
+#[test]
+fn a_variant_stream_has_its_pids_and_language_and_plays_across_a_clock_wrap() {
+    let variant = StreamVariant {
+        pmt_pid: Some(0x0abc),
+        es_pids: vec![0x0211, 0x0222],
+        audio_language: Some(*b"fra"),
+        // The 33-bit clock wraps about 3.6 s in.
+        clock_offset: (1 << 33) - 5 * 90_000,
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let capture = check_live_stream(&variant, 0x0211, dir.path());
+    let shown = ffprobe(
+        &capture,
+        &[
+            "-show_entries",
+            "program=pmt_pid:stream=index,id,codec_name:stream_tags=language",
+            "-of",
+            "compact",
+        ],
+    );
+    assert!(shown.contains("pmt_pid=2748"), "{shown}");
+    assert!(shown.contains("codec_name=h264|id=0x211"), "{shown}");
+    assert!(
+        shown.contains("codec_name=aac|id=0x222|tag:language=fra"),
+        "{shown}"
+    );
 }

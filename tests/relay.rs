@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use common::{EventLog, Sandbox, Server, http_get};
 use serde_json::Value;
 use streamforge::fake_provider::{
-    FakeAccount, FakeProvider, Fault, ProviderOptions, RedirectStyle,
+    FakeAccount, FakeProvider, Fault, ProviderOptions, RedirectStyle, StreamVariant,
 };
 
 const PASSWORD: &str = "Pw-Relay-88";
@@ -139,10 +139,10 @@ fn assert_ts_from_pat(data: &[u8]) {
 /// `data` is a contiguous piece of what the provider's stream sends, starting in any loop.
 fn assert_piece_of_stream(data: &[u8]) {
     let head = &data[..data.len().min(188 * 100)];
-    let start = FakeProvider::locate_in_stream(head)
+    let start = FakeProvider::locate_in_stream(&StreamVariant::default(), head)
         .expect("the first packets are a piece of the provider's stream");
     assert_eq!(
-        FakeProvider::stream_mismatch(start, data),
+        FakeProvider::stream_mismatch(&StreamVariant::default(), start, data),
         None,
         "the byte that differs from the provider's stream (piece from offset {start})"
     );

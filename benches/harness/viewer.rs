@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use streamforge::fake_provider::FakeProvider;
+use streamforge::fake_provider::{FakeProvider, StreamVariant};
 
 const PACKET: usize = 188;
 /// Bytes collected before locating them in the stream.
@@ -104,7 +104,9 @@ impl ClipCheck {
         while !data.is_empty() {
             match &mut self.track {
                 Track::Following { offset } => {
-                    let Some(differs) = FakeProvider::stream_mismatch(*offset, data) else {
+                    let Some(differs) =
+                        FakeProvider::stream_mismatch(&StreamVariant::default(), *offset, data)
+                    else {
                         *offset += data.len() as u64;
                         self.position += data.len() as u64;
                         return;
@@ -141,7 +143,7 @@ impl ClipCheck {
         if pending.first() != Some(&0x47) {
             self.misaligned = true;
         }
-        match FakeProvider::locate_in_stream(pending) {
+        match FakeProvider::locate_in_stream(&StreamVariant::default(), pending) {
             Some(offset) => {
                 let len = pending.len();
                 if self.located {

@@ -2,12 +2,17 @@
 //! and DTS moved on by N clip durations (33-bit wrap included) and each PID's continuity counters
 //! carried on, so a player sees one unbroken program instead of a clock that jumps back every loop.
 //!
-//! The bytes of a stream are a pure function of their offset from the stream's start, which is
-//! what lets the tests and the benchmark harness check relayed bytes against what was really sent.
+//! A stream may be a *variant* of the clip: other PMT and elementary PIDs (PAT and PMT rewritten),
+//! an audio language, and a fixed offset added to every clock value.
+//!
+//! The bytes of a stream are a pure function of its variant and of their offset from the stream's
+//! start, which is what lets the tests and the benchmark harness check relayed bytes against what
+//! was really sent.
 
 use std::collections::HashMap;
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock, PoisonError};
 
+use super::psi;
 use super::ts::{self, NULL_PID, PACKET, SYNC, WRAP_MASK};
 
 /// The clip every stream body loops: 10 s of H.264 + AAC MPEG-TS (see `scripts/make-clip.sh`).
@@ -15,6 +20,21 @@ pub(super) static CLIP: &[u8] = include_bytes!("../../assets/clip.ts");
 
 /// Stamped packets of `data` tried before `locate` gives up.
 const LOCATE_TRIES: usize = 8;
+
+/// How a fake stream differs from the shipped clip; the default is the clip itself.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+pub struct StreamVariant {
+    /// The program's PMT PID (`None`: the clip's, 0x1000).
+    pub pmt_pid: Option<u16>,
+    /// Elementary PIDs in the PMT's order, video then audio (the clip's are 0x100 and 0x101); a
+    /// stream past the end of the list keeps its PID. The PCR PID follows its stream.
+    pub es_pids: Vec<u16>,
+    /// An ISO 639-2 language code (e.g. `*b"fra"`) set on every audio track in the PMT.
+    pub audio_language: Option<[u8; 3]>,
+    /// 90 kHz ticks added to every PCR, OPCR, PTS and DTS (33-bit wrap included): another
+    /// encoder's clock.
+    pub clock_offset: u64,
+}
 
 /// What changes in one packet of the clip from loop to loop.
 #[derive(Clone, Copy, Default)]
@@ -36,7 +56,8 @@ enum Stamp {
 
 /// The clip analysed once: what to rewrite where, and how long one loop lasts.
 pub(super) struct LiveClip {
-    clip: &'static [u8],
+    clip: Box<[u8]>,
+    clock_offset: u64,
     plans: Vec<Plan>,
     /// One loop's length in 90 kHz ticks: every PID's timestamp span plus its frame duration,
     /// the longest of them, so no stream's next loop starts before its previous one ended.
@@ -45,10 +66,81 @@ pub(super) struct LiveClip {
     stamps: HashMap<Stamp, Vec<(usize, u64)>>,
 }
 
-/// The clip as every fake stream sends it.
-pub(super) fn live_clip() -> &'static LiveClip {
-    static LIVE: OnceLock<LiveClip> = OnceLock::new();
-    LIVE.get_or_init(|| LiveClip::new(CLIP))
+/// The clip as the streams of `variant` send it, analysed on first use. Each variant's clip is
+/// kept for the life of the process: tests and the demo use a handful.
+pub(super) fn live_clip(variant: &StreamVariant) -> &'static LiveClip {
+    static CLIPS: OnceLock<Mutex<HashMap<StreamVariant, &'static LiveClip>>> = OnceLock::new();
+    let mut clips = CLIPS
+        .get_or_init(Mutex::default)
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner);
+    clips.entry(variant.clone()).or_insert_with(|| {
+        let clip = LiveClip::new(variant_clip(CLIP, variant), variant.clock_offset);
+        Box::leak(Box::new(clip))
+    })
+}
+
+/// `clip` with the PIDs and PMT of `variant`.
+fn variant_clip(clip: &[u8], variant: &StreamVariant) -> Vec<u8> {
+    let mut out = clip.to_vec();
+    if variant.pmt_pid.is_none() && variant.es_pids.is_empty() && variant.audio_language.is_none() {
+        return out;
+    }
+    let psi_of = |pid: u16| {
+        clip.chunks(PACKET).find_map(|p| {
+            let (start, len) = psi::section(p).filter(|_| ts::pid(p) == pid)?;
+            Some(p[start..start + len].to_vec())
+        })
+    };
+    let pat = psi_of(0).expect("the clip has a PAT");
+    let [(_, pmt_pid)] = psi::pat_programs(&pat)[..] else {
+        panic!("the clip has one program");
+    };
+    let pmt = psi::parse_pmt(&psi_of(pmt_pid).expect("the clip has a PMT")).expect("a PMT");
+    let mut map: HashMap<u16, u16> = HashMap::new();
+    map.insert(pmt_pid, variant.pmt_pid.unwrap_or(pmt_pid));
+    for (es, &new) in pmt.streams.iter().zip(&variant.es_pids) {
+        map.insert(es.pid, new);
+    }
+    let mut targets: Vec<u16> = map.values().copied().collect();
+    targets.sort_unstable();
+    targets.dedup();
+    assert!(
+        targets.len() == map.len() && targets.iter().all(|&p| (0x10..NULL_PID).contains(&p)),
+        "a variant's PIDs are distinct and in 0x10..0x1fff: {variant:?}"
+    );
+    let remap = |pid: u16| map.get(&pid).copied().unwrap_or(pid);
+    let mut new_pmt = pmt.clone();
+    new_pmt.pcr_pid = remap(pmt.pcr_pid);
+    for es in &mut new_pmt.streams {
+        es.pid = remap(es.pid);
+        if let Some(language) = variant
+            .audio_language
+            .filter(|_| psi::is_audio(es.stream_type))
+        {
+            es.descriptors = psi::with_language(&es.descriptors, language);
+        }
+    }
+    let new_pmt = psi::write_pmt(&new_pmt);
+    let new_pat = psi::rewrite_pat(&pat, remap);
+    for packet in out.chunks_mut(PACKET) {
+        let pid = ts::pid(packet);
+        let section = match pid {
+            0 => Some(&new_pat),
+            p if p == pmt_pid => Some(&new_pmt),
+            _ => None,
+        };
+        if let (Some(new), Some((start, _))) = (section, psi::section(packet)) {
+            assert!(
+                psi::replace_section(packet, start, new),
+                "the new PSI fits its packet"
+            );
+        }
+        let new = remap(pid);
+        packet[1] = (packet[1] & 0xe0) | (new >> 8) as u8;
+        packet[2] = new as u8;
+    }
+    out
 }
 
 /// First, last and smallest forward step of one PID's clock values.
@@ -102,8 +194,9 @@ fn last_pes_ticks(clip: &[u8], pid: u16, first: usize) -> Option<u64> {
 }
 
 impl LiveClip {
-    /// Analyses `clip` (whole TS packets whose timestamps do not wrap within it).
-    pub(super) fn new(clip: &'static [u8]) -> LiveClip {
+    /// Analyses `clip` (whole TS packets whose timestamps do not wrap within it), to be sent
+    /// with `clock_offset` added to its clocks.
+    pub(super) fn new(clip: Vec<u8>, clock_offset: u64) -> LiveClip {
         assert!(
             !clip.is_empty() && clip.len().is_multiple_of(PACKET),
             "the clip is whole TS packets"
@@ -156,7 +249,7 @@ impl LiveClip {
             .iter()
             .map(|(&stamp, span)| {
                 let last_lasts = match stamp {
-                    Stamp::Pts(pid) => last_pes_ticks(clip, pid, stamps[&stamp].last().unwrap().0),
+                    Stamp::Pts(pid) => last_pes_ticks(&clip, pid, stamps[&stamp].last().unwrap().0),
                     Stamp::Pcr(_) => None,
                 };
                 span.length(last_lasts)
@@ -170,7 +263,8 @@ impl LiveClip {
             "the clip's clocks start at their lowest value and do not wrap"
         );
         LiveClip {
-            clip,
+            clip: clip.into_boxed_slice(),
+            clock_offset: clock_offset & WRAP_MASK,
             plans,
             duration,
             stamps,
@@ -188,11 +282,11 @@ impl LiveClip {
 
     /// Rewrites `packet`, a copy of the clip's packet `index`, into what loop `round` sends.
     fn rewrite(&self, packet: &mut [u8], index: usize, round: u64) {
-        if round == 0 {
+        if round == 0 && self.clock_offset == 0 {
             return;
         }
         let plan = self.plans[index];
-        let shift = round.wrapping_mul(self.duration) & WRAP_MASK;
+        let shift = ts::add_wrapping(round.wrapping_mul(self.duration), self.clock_offset);
         let cc = ts::continuity(packet).wrapping_add((round % 16) as u8 * plan.cc_step);
         ts::set_continuity(packet, cc);
         for at in [plan.pcr, plan.opcr].into_iter().flatten() {
@@ -267,7 +361,10 @@ impl LiveClip {
             .take(LOCATE_TRIES);
         for (k, (stamp, value)) in stamped {
             for &(index, clip_value) in self.stamps.get(&stamp).into_iter().flatten() {
-                let diff = value.wrapping_sub(clip_value) & WRAP_MASK;
+                let diff = value
+                    .wrapping_sub(clip_value)
+                    .wrapping_sub(self.clock_offset)
+                    & WRAP_MASK;
                 if self.duration == 0 || !diff.is_multiple_of(self.duration) {
                     continue;
                 }
@@ -305,16 +402,20 @@ mod tests {
     /// The clip's H.264 stream (ffmpeg's default first elementary PID).
     const VIDEO_PID: u16 = 0x100;
 
+    fn plain() -> &'static LiveClip {
+        live_clip(&StreamVariant::default())
+    }
+
     fn stream(offset: u64, len: usize) -> Vec<u8> {
         let mut out = Vec::new();
-        live_clip().write(offset, len, &mut out);
+        plain().write(offset, len, &mut out);
         out
     }
 
     #[test]
     fn a_loop_lasts_as_long_as_the_longest_track() {
         // The audio's 470 AAC frames outlast the video's 250 frames (10 s) by 2/3 of a frame.
-        assert_eq!(live_clip().duration(), 470 * 1920);
+        assert_eq!(plain().duration(), 470 * 1920);
     }
 
     #[test]
@@ -325,7 +426,7 @@ mod tests {
 
     #[test]
     fn later_loops_move_every_clock_on_and_keep_the_rest() {
-        let clip = live_clip();
+        let clip = plain();
         let third = stream(2 * CLIP.len() as u64, CLIP.len());
         let mut clocks = 0;
         for (index, (got, orig)) in third.chunks(PACKET).zip(CLIP.chunks(PACKET)).enumerate() {
@@ -404,15 +505,15 @@ mod tests {
         let from = 2 * CLIP.len() as u64 - 10 * PACKET as u64;
         let part = stream(from + 77, 20 * PACKET + 5);
         assert!(part == whole[77..77 + 20 * PACKET + 5]);
-        assert_eq!(live_clip().mismatch(from + 77, &part), None);
+        assert_eq!(plain().mismatch(from + 77, &part), None);
         let mut bad = part.clone();
         bad[400] ^= 1;
-        assert_eq!(live_clip().mismatch(from + 77, &bad), Some(400));
+        assert_eq!(plain().mismatch(from + 77, &bad), Some(400));
     }
 
     #[test]
     fn a_piece_is_located_in_any_loop() {
-        let clip = live_clip();
+        let clip = plain();
         for offset in [
             0,
             188 * 5,
@@ -430,7 +531,7 @@ mod tests {
 
     #[test]
     fn the_clock_wraps_after_26_hours() {
-        let clip = live_clip();
+        let clip = plain();
         let rounds = WRAP_MASK / clip.duration + 1;
         let data = stream(
             rounds * CLIP.len() as u64 - CLIP.len() as u64,
@@ -445,5 +546,75 @@ mod tests {
         assert!(pts[wrap] > WRAP_MASK - 90_000 && pts[wrap + 1] < 90_000);
         pts.truncate(wrap + 2);
         assert!(pts.windows(2).take(wrap).all(|w| w[1] > w[0]));
+    }
+
+    #[test]
+    fn a_variant_has_its_own_pids_and_clock() {
+        let variant = StreamVariant {
+            pmt_pid: Some(0x0abc),
+            es_pids: vec![0x0211, 0x0222],
+            audio_language: Some(*b"fra"),
+            clock_offset: WRAP_MASK - 45_000,
+        };
+        let clip = live_clip(&variant);
+        assert_eq!(clip.duration(), plain().duration());
+        let mut data = Vec::new();
+        clip.write(0, 2 * CLIP.len(), &mut data);
+        let plain_data = stream(0, 2 * CLIP.len());
+        let (mut pats, mut pmts) = (0, 0);
+        for (got, orig) in data.chunks(PACKET).zip(plain_data.chunks(PACKET)) {
+            let want_pid = match ts::pid(orig) {
+                0x1000 => 0x0abc,
+                0x100 => 0x0211,
+                0x101 => 0x0222,
+                other => other,
+            };
+            assert_eq!(ts::pid(got), want_pid);
+            assert_eq!(ts::continuity(got), ts::continuity(orig));
+            if let (Some(at), _) = ts::clock_fields(orig) {
+                let want = ts::add_wrapping(ts::read_clock_base(orig, at), variant.clock_offset);
+                assert_eq!(ts::read_clock_base(got, at), want);
+            }
+            if let (Some(at), _) = ts::pes_timestamps(orig) {
+                let want = ts::add_wrapping(ts::read_timestamp(orig, at), variant.clock_offset);
+                assert_eq!(ts::read_timestamp(got, at), want);
+            }
+            let Some((start, len)) = psi::section(got) else {
+                continue;
+            };
+            let section = &got[start..start + len];
+            match ts::pid(got) {
+                0 => {
+                    assert_eq!(psi::pat_programs(section), vec![(1, 0x0abc)]);
+                    pats += 1;
+                }
+                0x0abc => {
+                    let pmt = psi::parse_pmt(section).unwrap();
+                    assert_eq!(pmt.pcr_pid, 0x0211);
+                    let pids: Vec<u16> = pmt.streams.iter().map(|e| e.pid).collect();
+                    assert_eq!(pids, vec![0x0211, 0x0222]);
+                    assert_eq!(pmt.streams[1].descriptors[..5], [0x0a, 4, b'f', b'r', b'a']);
+                    pmts += 1;
+                }
+                _ => {}
+            }
+        }
+        assert!(pats > 10 && pmts > 10, "{pats} PATs, {pmts} PMTs");
+        let piece = &data[CLIP.len() + 188 * 40..CLIP.len() + 188 * 240];
+        assert_eq!(
+            clip.locate(piece),
+            Some(CLIP.len() as u64 + 188 * 40),
+            "located through the offset clock"
+        );
+        assert_eq!(plain().locate(piece), None);
+    }
+
+    #[test]
+    #[should_panic(expected = "distinct")]
+    fn a_variant_with_clashing_pids_is_refused() {
+        live_clip(&StreamVariant {
+            es_pids: vec![0x0300, 0x0300],
+            ..StreamVariant::default()
+        });
     }
 }

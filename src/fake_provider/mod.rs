@@ -12,6 +12,7 @@ mod catalog;
 mod faults;
 mod http;
 mod live;
+mod psi;
 mod routes;
 mod server;
 mod slots;
@@ -34,6 +35,7 @@ pub use catalog::{
     generated_catalog,
 };
 pub use faults::Fault;
+pub use live::StreamVariant;
 pub use stream::clip_bitrate_bps;
 
 use faults::FaultTable;
@@ -264,32 +266,33 @@ impl FakeProvider {
         live::CLIP
     }
 
-    /// The bytes `offset..offset + len` of what every stream body sends, counted from the body's
-    /// first byte: the clip looped as a live channel, with loop N's PCR, OPCR, PTS and DTS moved
-    /// on by N times the clip's duration (33-bit wrap included) and each PID's continuity
-    /// counters continued.
-    pub fn stream_bytes(offset: u64, len: usize) -> Vec<u8> {
+    /// The bytes `offset..offset + len` of what the body of a stream of `variant` sends, counted
+    /// from the body's first byte: the clip (made into the variant) looped as a live channel, with
+    /// loop N's PCR, OPCR, PTS and DTS moved on by N times the clip's duration (33-bit wrap
+    /// included) and each PID's continuity counters continued.
+    pub fn stream_bytes(variant: &StreamVariant, offset: u64, len: usize) -> Vec<u8> {
         let mut out = Vec::with_capacity(len);
-        live::live_clip().write(offset, len, &mut out);
+        live::live_clip(variant).write(offset, len, &mut out);
         out
     }
 
-    /// Where `data` first differs from a stream body's bytes from `offset` on (`None`: it is
-    /// exactly that piece of the stream).
-    pub fn stream_mismatch(offset: u64, data: &[u8]) -> Option<usize> {
-        live::live_clip().mismatch(offset, data)
+    /// Where `data` first differs from the body of a stream of `variant` from `offset` on
+    /// (`None`: it is exactly that piece of the stream).
+    pub fn stream_mismatch(variant: &StreamVariant, offset: u64, data: &[u8]) -> Option<usize> {
+        live::live_clip(variant).mismatch(offset, data)
     }
 
-    /// Where in a stream body `data` is: the offset of its first byte, if `data` (starting on a
-    /// packet boundary and holding at least one packet with a PCR, PTS or DTS) is a contiguous
-    /// piece of it. The piece may start in any loop: the loop is told by its clock values.
-    pub fn locate_in_stream(data: &[u8]) -> Option<u64> {
-        live::live_clip().locate(data)
+    /// Where in the body of a stream of `variant` `data` is: the offset of its first byte, if
+    /// `data` (starting on a packet boundary and holding at least one packet with a PCR, PTS or
+    /// DTS) is a contiguous piece of it. The piece may start in any loop: the loop is told by its
+    /// clock values.
+    pub fn locate_in_stream(variant: &StreamVariant, data: &[u8]) -> Option<u64> {
+        live::live_clip(variant).locate(data)
     }
 
     /// How long one loop of a stream body lasts, in 90 kHz ticks: what its clocks move on per loop.
     pub fn loop_ticks() -> u64 {
-        live::live_clip().duration()
+        live::live_clip(&StreamVariant::default()).duration()
     }
 
     /// Arms `fault` for the next `times` requests of a stream (`None`: until cleared). Refuse and

@@ -232,7 +232,7 @@ fn serve_stream(
     account: &FakeAccount,
     fault: Option<Fault>,
 ) {
-    let live = Body::Live(live_clip());
+    let live = Body::Live(live_clip(&stream.variant));
     let (body, limit, stall) = match fault {
         Some(Fault::Status(status)) => return error(conn, status),
         Some(Fault::Html200) => return http::respond(conn, 200, "text/html", HTML_ERROR_PAGE),

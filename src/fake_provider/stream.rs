@@ -7,12 +7,12 @@ use std::time::{Duration, Instant};
 
 use super::Framing;
 use super::http::Conn;
-use super::live::{CLIP, LiveClip, live_clip};
+use super::live::{CLIP, LiveClip, StreamVariant, live_clip};
 
 /// The clip's own bitrate: pacing at it plays the stream in real time, its clocks keeping pace
 /// with the wall clock.
 pub fn clip_bitrate_bps() -> u64 {
-    CLIP.len() as u64 * 8 * 90_000 / live_clip().duration()
+    CLIP.len() as u64 * 8 * 90_000 / live_clip(&StreamVariant::default()).duration()
 }
 
 const TS_PACKET: u64 = 188;

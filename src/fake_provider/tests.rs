@@ -193,7 +193,7 @@ fn assert_silent(sock: &mut TcpStream, quiet: Duration) {
 }
 
 fn stream_start(len: usize) -> Vec<u8> {
-    FakeProvider::stream_bytes(0, len)
+    FakeProvider::stream_bytes(&StreamVariant::default(), 0, len)
 }
 
 #[test]
