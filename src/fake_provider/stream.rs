@@ -79,8 +79,8 @@ pub(super) enum Ended {
     LimitReached,
 }
 
-/// Sends `body` as a body framed by `framing`, paced at `bitrate_bps` (0: as fast as the client reads) from a fixed start so it never drifts, until
-/// the client leaves or `limit` body bytes are out.
+/// Sends `body` framed by `framing`, paced at `bitrate_bps` (0: as fast as the client reads)
+/// from a fixed start so it never drifts, until the client leaves or `limit` body bytes are out.
 pub(super) fn pump(
     conn: &mut Conn,
     body: Body,
