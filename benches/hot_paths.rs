@@ -7,17 +7,17 @@ use std::hint::black_box;
 
 use bytes::Bytes;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use streamforge::fake_provider::FakeProvider;
+use streamforge::fake_provider::{FakeProvider, StreamVariant};
 use streamforge::hdhr::{self, GuideNumber, LineupEntry, M3uEntry};
 use streamforge::http::{Parse, parse_head};
 use streamforge::relay::ring::Ring;
 use streamforge::relay::ts::{Aligned, Aligner};
 use streamforge::xmltv::{self, Limits, LineupChannel, SourceFile};
 
-/// The clip looped to `len` bytes, cut into `chunk`-sized buffers as an upstream read delivers.
+/// The first `len` bytes of a fake provider stream, cut into `chunk`-sized buffers as an upstream
+/// read delivers.
 fn upstream_chunks(len: usize, chunk: usize) -> Vec<Bytes> {
-    let clip = FakeProvider::clip();
-    let stream: Vec<u8> = clip.iter().copied().cycle().take(len).collect();
+    let stream = FakeProvider::stream_bytes(&StreamVariant::default(), 0, len);
     stream.chunks(chunk).map(Bytes::copy_from_slice).collect()
 }
 

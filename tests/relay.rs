@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use common::{EventLog, Sandbox, Server, http_get};
 use serde_json::Value;
 use streamforge::fake_provider::{
-    FakeAccount, FakeProvider, Fault, ProviderOptions, RedirectStyle,
+    FakeAccount, FakeProvider, Fault, ProviderOptions, RedirectStyle, StreamVariant,
 };
 
 const PASSWORD: &str = "Pw-Relay-88";
@@ -136,20 +136,16 @@ fn assert_ts_from_pat(data: &[u8]) {
     }
 }
 
-/// `data` is a contiguous piece of the clip played in a loop.
-fn assert_piece_of_looped_clip(data: &[u8]) {
-    let clip = FakeProvider::clip();
-    let start = (0..clip.len())
-        .step_by(188)
-        .find(|&o| clip[o..].starts_with(&data[..188.min(data.len())]) && data.len() >= 188)
-        .expect("the first packet is a packet of the clip");
-    for (i, byte) in data.iter().enumerate() {
-        assert_eq!(
-            *byte,
-            clip[(start + i) % clip.len()],
-            "byte {i} differs from the clip"
-        );
-    }
+/// `data` is a contiguous piece of what the provider's stream sends, starting in any loop.
+fn assert_piece_of_stream(data: &[u8]) {
+    let head = &data[..data.len().min(188 * 100)];
+    let start = FakeProvider::locate_in_stream(&StreamVariant::default(), head)
+        .expect("the first packets are a piece of the provider's stream");
+    assert_eq!(
+        FakeProvider::stream_mismatch(&StreamVariant::default(), start, data),
+        None,
+        "the byte that differs from the provider's stream (piece from offset {start})"
+    );
 }
 
 fn status(server: &Server) -> Value {
@@ -172,7 +168,7 @@ fn a_viewer_gets_exactly_what_the_provider_sent() {
     let mut viewer = Viewer::tune(&setup.server, NEWS);
     let data = viewer.read(900_000);
     assert_ts_from_pat(&data);
-    assert_piece_of_looped_clip(&data);
+    assert_piece_of_stream(&data);
     let sessions = status(&setup.server);
     assert_eq!(sessions["sessions"][0]["channel"], NEWS);
     assert_eq!(sessions["sessions"][0]["stream"], "main:201");
@@ -220,7 +216,7 @@ fn three_viewers_share_one_upstream() {
     for viewer in &mut viewers {
         let data = viewer.read(200_000);
         assert_ts_from_pat(&data);
-        assert_piece_of_looped_clip(&data);
+        assert_piece_of_stream(&data);
     }
     assert_eq!(
         setup.provider.stream_requests(201),
@@ -274,7 +270,7 @@ fn a_slow_viewer_is_dropped_and_never_slows_the_others() {
     }
     received.extend(fast.read(2_000_000));
     assert_ts_from_pat(&received);
-    assert_piece_of_looped_clip(&received);
+    assert_piece_of_stream(&received);
     let metrics = String::from_utf8(http_get(&setup.server.url("/metrics")).2).unwrap();
     assert!(
         metrics.contains("streamforge_dropped_viewers_total 1"),
@@ -333,22 +329,22 @@ fn every_kind_of_upstream_relays() {
     // Absolute redirect + close-delimited, and chunked.
     let setup = simple(2);
     let mut news = Viewer::tune(&setup.server, NEWS);
-    assert_piece_of_looped_clip(&news.read(100_000));
+    assert_piece_of_stream(&news.read(100_000));
     let mut sports = Viewer::tune(&setup.server, SPORTS);
     let data = sports.read(100_000);
     assert_ts_from_pat(&data);
-    assert_piece_of_looped_clip(&data);
+    assert_piece_of_stream(&data);
     drop((news, sports, setup));
     // Relative redirect over TLS.
     let setup = appliance(2, 4_000_000, RedirectStyle::Relative, "", true);
     let mut viewer = Viewer::tune(&setup.server, NEWS);
     let data = viewer.read(100_000);
     assert_ts_from_pat(&data);
-    assert_piece_of_looped_clip(&data);
+    assert_piece_of_stream(&data);
     drop((viewer, setup));
     // No redirect at all.
     let setup = appliance(2, 4_000_000, RedirectStyle::None, "", false);
-    assert_piece_of_looped_clip(&Viewer::tune(&setup.server, NEWS).read(100_000));
+    assert_piece_of_stream(&Viewer::tune(&setup.server, NEWS).read(100_000));
 }
 
 #[test]

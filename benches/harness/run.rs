@@ -117,8 +117,8 @@ pub struct Memory {
 
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct Integrity {
-    /// `exact` (no fault: one contiguous piece of the looped clip) or `pieces` (faults: pieces of
-    /// the clip joined at splices, 188-aligned).
+    /// `exact` (no fault: one contiguous piece of the provider's stream) or `pieces` (faults:
+    /// pieces of the stream joined at splices, 188-aligned).
     pub mode: &'static str,
     pub viewers: usize,
     pub passed: usize,
@@ -445,10 +445,13 @@ fn viewer_figures(
     for r in results {
         let mut problems = Vec::new();
         if !r.located {
-            problems.push("never located in the clip".to_owned());
+            problems.push("never located in the provider's stream".to_owned());
         }
         if r.unlocated_packets > 0 {
-            problems.push(format!("{} packets not from the clip", r.unlocated_packets));
+            problems.push(format!(
+                "{} packets not from the provider's stream",
+                r.unlocated_packets
+            ));
         }
         if r.misaligned {
             problems.push("lost 188-byte alignment".to_owned());

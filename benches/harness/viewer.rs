@@ -1,20 +1,20 @@
 //! A viewer: one thread, one std `TcpStream`, one `GET`. It times the start (request sent → first
 //! body byte), counts bytes, notes every pause in the arrival of bytes, and checks that what it
-//! receives is the fake provider's clip played in a loop: one contiguous piece when nothing fails,
-//! or contiguous pieces joined at splices (failover, upgrade) when faults run.
+//! receives is what the fake provider's streams send (its clip run as a live channel): one
+//! contiguous piece when nothing fails, or contiguous pieces joined at splices (failover, upgrade)
+//! when faults run.
 
-use std::collections::HashMap;
 use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use streamforge::fake_provider::FakeProvider;
+use streamforge::fake_provider::{FakeProvider, StreamVariant};
 
 const PACKET: usize = 188;
-/// Bytes collected before locating them in the clip (disambiguates repeated packets).
+/// Bytes collected before locating them in the stream.
 const LOCATE_BYTES: usize = PACKET * 100;
 /// A pause in arrivals longer than this is recorded.
 pub const PAUSE_NOTED: Duration = Duration::from_millis(150);
@@ -22,46 +22,12 @@ pub const PAUSE_NOTED: Duration = Duration::from_millis(150);
 const SILENCE_LIMIT: Duration = Duration::from_secs(30);
 const READ_BUF: usize = 64 * 1024;
 
-/// The clip and, for each distinct packet, where it occurs in the clip.
-struct ClipIndex {
-    clip: &'static [u8],
-    packets: HashMap<&'static [u8], Vec<usize>>,
-}
-
-fn clip_index() -> &'static ClipIndex {
-    static INDEX: OnceLock<ClipIndex> = OnceLock::new();
-    INDEX.get_or_init(|| {
-        let clip = FakeProvider::clip();
-        let mut packets: HashMap<&'static [u8], Vec<usize>> = HashMap::new();
-        for offset in (0..clip.len()).step_by(PACKET) {
-            packets
-                .entry(&clip[offset..offset + PACKET])
-                .or_default()
-                .push(offset);
-        }
-        ClipIndex { clip, packets }
-    })
-}
-
-/// Whether `data` (whole packets) equals the looped clip from `offset`.
-fn equals_looped(clip: &[u8], mut offset: usize, mut data: &[u8]) -> bool {
-    while !data.is_empty() {
-        let n = data.len().min(clip.len() - offset);
-        if data[..n] != clip[offset..offset + n] {
-            return false;
-        }
-        data = &data[n..];
-        offset = (offset + n) % clip.len();
-    }
-    true
-}
-
-/// Where the received bytes are in the clip.
+/// Where the received bytes are in the provider's stream.
 enum Track {
     /// Collecting packets to locate (at the start, or after a splice).
     Locating { pending: Vec<u8>, first_at: Arrival },
-    /// The next packet must be the clip's packet at this offset.
-    Following { offset: usize },
+    /// The next packet must be the stream's packet at this offset.
+    Following { offset: u64 },
 }
 
 /// How a byte arrived: the pause before the read that brought it.
@@ -70,7 +36,7 @@ struct Arrival {
     pause_before: Duration,
 }
 
-/// A change of source seen in the bytes: the piece before ended, a new piece of the clip began.
+/// A change of source seen in the bytes: the piece before ended, a new piece of the stream began.
 #[derive(Clone, Debug)]
 pub struct Splice {
     /// The pause before the read that brought the new piece's first byte: an upper bound of the
@@ -79,7 +45,7 @@ pub struct Splice {
     pub stream_offset: u64,
 }
 
-/// The clip check of one viewer.
+/// The stream check of one viewer.
 struct ClipCheck {
     track: Track,
     /// An incomplete packet carried over to the next read, and when its first byte came.
@@ -88,7 +54,7 @@ struct ClipCheck {
     position: u64,
     pub splices: Vec<Splice>,
     pub located: bool,
-    /// Packets found nowhere in the clip (dropped one at a time while re-locating).
+    /// Packets found nowhere in the stream (dropped one at a time while re-locating).
     pub unlocated_packets: u64,
     pub misaligned: bool,
 }
@@ -135,22 +101,18 @@ impl ClipCheck {
 
     /// Whole packets, all arrived with `arrival`.
     fn packets(&mut self, mut data: &[u8], arrival: Arrival) {
-        let index = clip_index();
-        let clip = index.clip;
         while !data.is_empty() {
             match &mut self.track {
                 Track::Following { offset } => {
-                    if equals_looped(clip, *offset, data) {
-                        *offset = (*offset + data.len()) % clip.len();
+                    let Some(differs) =
+                        FakeProvider::stream_mismatch(&StreamVariant::default(), *offset, data)
+                    else {
+                        *offset += data.len() as u64;
                         self.position += data.len() as u64;
                         return;
-                    }
-                    // Find the first packet that differs: a new piece starts there.
-                    let mut at = 0;
-                    while at < data.len() && equals_looped(clip, *offset, &data[at..at + PACKET]) {
-                        *offset = (*offset + PACKET) % clip.len();
-                        at += PACKET;
-                    }
+                    };
+                    // A new piece starts at the first packet that differs.
+                    let at = differs / PACKET * PACKET;
                     self.position += at as u64;
                     data = &data[at..];
                     self.track = Track::Locating {
@@ -173,22 +135,15 @@ impl ClipCheck {
         }
     }
 
-    /// Finds the pending bytes in the looped clip; drops their first packet when they are nowhere.
+    /// Finds the pending bytes in the stream; drops their first packet when they are nowhere.
     fn locate(&mut self) {
-        let index = clip_index();
         let Track::Locating { pending, first_at } = &mut self.track else {
             return;
         };
         if pending.first() != Some(&0x47) {
             self.misaligned = true;
         }
-        let found = index.packets.get(&pending[..PACKET]).and_then(|offsets| {
-            offsets
-                .iter()
-                .copied()
-                .find(|&o| equals_looped(index.clip, o, pending))
-        });
-        match found {
+        match FakeProvider::locate_in_stream(&StreamVariant::default(), pending) {
             Some(offset) => {
                 let len = pending.len();
                 if self.located {
@@ -200,7 +155,7 @@ impl ClipCheck {
                 self.located = true;
                 self.position += len as u64;
                 self.track = Track::Following {
-                    offset: (offset + len) % index.clip.len(),
+                    offset: offset + len as u64,
                 };
             }
             None => {

@@ -3,7 +3,7 @@
 
 use serde_json::{Value, json};
 
-use super::FakeAccount;
+use super::{FakeAccount, StreamVariant};
 
 /// A live category, as `get_live_categories` lists it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,10 +40,12 @@ pub struct FakeStream {
     pub epg_channel_id: Option<String>,
     pub icon: Option<String>,
     pub framing: Framing,
+    /// What the body sends: the clip, or a variant of it.
+    pub variant: StreamVariant,
 }
 
 impl FakeStream {
-    /// A close-delimited stream with no guide id and no icon.
+    /// A close-delimited stream of the plain clip, with no guide id and no icon.
     pub fn new(stream_id: u64, name: &str, category_id: &str) -> FakeStream {
         FakeStream {
             stream_id,
@@ -52,6 +54,7 @@ impl FakeStream {
             epg_channel_id: None,
             icon: None,
             framing: Framing::Close,
+            variant: StreamVariant::default(),
         }
     }
 }

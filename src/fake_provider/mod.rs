@@ -4,18 +4,22 @@
 //! It speaks the real API the way real panels do, nastiness included: numbers as strings, nulls,
 //! a User-Agent filter, a 302 to a single-use token URL before every stream, close-delimited (or
 //! chunked) MPEG-TS bodies paced at a fixed bitrate, the oldest connection cut when an account
-//! goes over `max_connections`, and faults on demand. It runs on plain std threads and blocking
+//! goes over `max_connections`, and faults on demand. Every stream body is the shipped clip run
+//! as a continuous live channel (clocks and continuity counters carried on across its loops). It runs on plain std threads and blocking
 //! sockets, on purpose independent of the tokio-uring code it tests.
 
 mod catalog;
 mod faults;
 mod http;
+mod live;
+mod psi;
 mod routes;
 mod server;
 mod slots;
 mod stream;
 mod tls;
 mod tokens;
+mod ts;
 
 #[cfg(test)]
 mod tests;
@@ -31,7 +35,8 @@ pub use catalog::{
     generated_catalog,
 };
 pub use faults::Fault;
-pub use stream::CLIP_BITRATE_BPS;
+pub use live::StreamVariant;
+pub use stream::clip_bitrate_bps;
 
 use faults::FaultTable;
 use server::{Listener, Server};
@@ -100,7 +105,7 @@ impl Default for ProviderOptions {
             accounts: vec![FakeAccount::new("demo", "demo", 2)],
             categories,
             streams,
-            bitrate_bps: CLIP_BITRATE_BPS,
+            bitrate_bps: clip_bitrate_bps(),
             redirect: RedirectStyle::Absolute,
             xmltv: None,
         }
@@ -255,9 +260,39 @@ impl FakeProvider {
         &self.ca_pem
     }
 
-    /// The TS clip every stream body loops, from its first byte on each loop.
+    /// The TS clip every stream body loops. Only the first loop is sent as is: later loops carry
+    /// their clocks and continuity counters on (see [`FakeProvider::stream_bytes`]).
     pub fn clip() -> &'static [u8] {
-        stream::CLIP
+        live::CLIP
+    }
+
+    /// The bytes `offset..offset + len` of what the body of a stream of `variant` sends, counted
+    /// from the body's first byte: the clip (made into the variant) looped as a live channel, with
+    /// loop N's PCR, OPCR, PTS and DTS moved on by N times the clip's duration (33-bit wrap
+    /// included) and each PID's continuity counters continued.
+    pub fn stream_bytes(variant: &StreamVariant, offset: u64, len: usize) -> Vec<u8> {
+        let mut out = Vec::with_capacity(len);
+        live::live_clip(variant).write(offset, len, &mut out);
+        out
+    }
+
+    /// Where `data` first differs from the body of a stream of `variant` from `offset` on
+    /// (`None`: it is exactly that piece of the stream).
+    pub fn stream_mismatch(variant: &StreamVariant, offset: u64, data: &[u8]) -> Option<usize> {
+        live::live_clip(variant).mismatch(offset, data)
+    }
+
+    /// Where in the body of a stream of `variant` `data` is: the offset of its first byte, if
+    /// `data` (starting on a packet boundary and holding at least one packet with a PCR, PTS or
+    /// DTS) is a contiguous piece of it. The piece may start in any loop: the loop is told by its
+    /// clock values.
+    pub fn locate_in_stream(variant: &StreamVariant, data: &[u8]) -> Option<u64> {
+        live::live_clip(variant).locate(data)
+    }
+
+    /// How long one loop of a stream body lasts, in 90 kHz ticks: what its clocks move on per loop.
+    pub fn loop_ticks() -> u64 {
+        live::live_clip(&StreamVariant::default()).duration()
     }
 
     /// Arms `fault` for the next `times` requests of a stream (`None`: until cleared). Refuse and

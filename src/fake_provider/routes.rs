@@ -8,7 +8,8 @@ use serde_json::json;
 
 use super::catalog::{self, ServerInfo};
 use super::http::{self, Conn, ReadError, Request};
-use super::stream::{self, CLIP, Ended};
+use super::live::live_clip;
+use super::stream::{self, Body, Ended};
 use super::tokens::Grant;
 use super::{FakeAccount, FakeStream, Fault, Framing, RedirectStyle, Shared, lock};
 
@@ -231,13 +232,14 @@ fn serve_stream(
     account: &FakeAccount,
     fault: Option<Fault>,
 ) {
-    let (source, limit, stall) = match fault {
+    let live = Body::Live(live_clip(&stream.variant));
+    let (body, limit, stall) = match fault {
         Some(Fault::Status(status)) => return error(conn, status),
         Some(Fault::Html200) => return http::respond(conn, 200, "text/html", HTML_ERROR_PAGE),
-        Some(Fault::Garbage) => (stream::garbage(), None, false),
-        Some(Fault::StallAfter(n)) => (CLIP, Some(n as u64), true),
-        Some(Fault::DropAfter(n)) => (CLIP, Some(n as u64), false),
-        Some(Fault::Refuse | Fault::SlowHeaders(_)) | None => (CLIP, None, false),
+        Some(Fault::Garbage) => (Body::Loop(stream::garbage()), None, false),
+        Some(Fault::StallAfter(n)) => (live, Some(n as u64), true),
+        Some(Fault::DropAfter(n)) => (live, Some(n as u64), false),
+        Some(Fault::Refuse | Fault::SlowHeaders(_)) | None => (live, None, false),
     };
     let Ok(sock) = conn.sock().try_clone() else {
         return;
@@ -255,7 +257,7 @@ fn serve_stream(
     if http::write_head(&mut conn, 200, &headers).is_err() {
         return;
     }
-    let ended = stream::pump(&mut conn, source, shared.bitrate_bps, stream.framing, limit);
+    let ended = stream::pump(&mut conn, body, shared.bitrate_bps, stream.framing, limit);
     if ended == Ended::LimitReached {
         *lock(&shared.stats)
             .faults_struck

@@ -7,12 +7,13 @@ use std::time::{Duration, Instant};
 
 use super::Framing;
 use super::http::Conn;
+use super::live::{CLIP, LiveClip, StreamVariant, live_clip};
 
-/// The clip every stream body loops: 10 s of H.264 + AAC MPEG-TS (see `scripts/make-clip.sh`).
-pub(super) static CLIP: &[u8] = include_bytes!("../../assets/clip.ts");
-const CLIP_SECONDS: u64 = 10;
-/// The clip's own bitrate: pacing at it plays the clip in real time.
-pub const CLIP_BITRATE_BPS: u64 = CLIP.len() as u64 * 8 / CLIP_SECONDS;
+/// The clip's own bitrate: pacing at it plays the stream in real time, its clocks keeping pace
+/// with the wall clock.
+pub fn clip_bitrate_bps() -> u64 {
+    CLIP.len() as u64 * 8 * 90_000 / live_clip(&StreamVariant::default()).duration()
+}
 
 const TS_PACKET: u64 = 188;
 /// Pacing period: each tick sends what is due by the next one.
@@ -41,6 +42,34 @@ pub(super) fn garbage() -> &'static [u8] {
     })
 }
 
+/// What a body sends.
+#[derive(Clone, Copy)]
+pub(super) enum Body {
+    /// The clip as a live channel.
+    Live(&'static LiveClip),
+    /// These bytes over and over.
+    Loop(&'static [u8]),
+}
+
+impl Body {
+    /// Appends the body's bytes `offset..offset + len` to `out`.
+    fn write(self, offset: u64, len: usize, out: &mut Vec<u8>) {
+        match self {
+            Body::Live(clip) => clip.write(offset, len, out),
+            Body::Loop(bytes) => {
+                let mut pos = (offset % bytes.len() as u64) as usize;
+                let mut left = len;
+                while left > 0 {
+                    let take = left.min(bytes.len() - pos);
+                    out.extend_from_slice(&bytes[pos..pos + take]);
+                    pos = (pos + take) % bytes.len();
+                    left -= take;
+                }
+            }
+        }
+    }
+}
+
 /// How a body pump ended.
 #[derive(Debug, PartialEq, Eq)]
 pub(super) enum Ended {
@@ -50,19 +79,17 @@ pub(super) enum Ended {
     LimitReached,
 }
 
-/// Sends `source` in a loop (each loop from its first byte) as a body framed by `framing`, paced
-/// at `bitrate_bps` (0: as fast as the client reads) from a fixed start so it never drifts, until
-/// the client leaves or `limit` body bytes are out.
+/// Sends `body` framed by `framing`, paced at `bitrate_bps` (0: as fast as the client reads)
+/// from a fixed start so it never drifts, until the client leaves or `limit` body bytes are out.
 pub(super) fn pump(
     conn: &mut Conn,
-    source: &[u8],
+    body: Body,
     bitrate_bps: u64,
     framing: Framing,
     limit: Option<u64>,
 ) -> Ended {
     let start = Instant::now();
     let mut sent: u64 = 0;
-    let mut pos = 0usize;
     let mut ticks: u32 = 0;
     let mut out = Vec::new();
     loop {
@@ -71,19 +98,13 @@ pub(super) fn pump(
             bps => packets_due(start.elapsed() + TICK, bps),
         };
         let target = limit.map_or(due, |l| due.min(l)).min(sent + MAX_WRITE);
-        if target > sent && !source.is_empty() {
+        if target > sent {
             let len = (target - sent) as usize;
             out.clear();
             if framing == Framing::Chunked {
                 out.extend_from_slice(format!("{len:x}\r\n").as_bytes());
             }
-            let mut left = len;
-            while left > 0 {
-                let take = left.min(source.len() - pos);
-                out.extend_from_slice(&source[pos..pos + take]);
-                pos = (pos + take) % source.len();
-                left -= take;
-            }
+            body.write(sent, len, &mut out);
             if framing == Framing::Chunked {
                 out.extend_from_slice(b"\r\n");
             }

@@ -192,13 +192,8 @@ fn assert_silent(sock: &mut TcpStream, quiet: Duration) {
     sock.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
 }
 
-fn clip_loop(len: usize) -> Vec<u8> {
-    FakeProvider::clip()
-        .iter()
-        .copied()
-        .cycle()
-        .take(len)
-        .collect()
+fn stream_start(len: usize) -> Vec<u8> {
+    FakeProvider::stream_bytes(&StreamVariant::default(), 0, len)
 }
 
 #[test]
@@ -380,7 +375,7 @@ fn live_redirects_to_a_token_that_streams_the_clip() {
     let n = clip.len() + 188 * 100;
     let body = read_n(&mut sock, head.rest, n);
     assert_eq!(body[0], 0x47);
-    assert!(body == clip_loop(n), "body is not the looping clip");
+    assert!(body == stream_start(n), "body is not the stream");
     assert_eq!(p.stream_requests(101), 1);
     assert_eq!(p.active_connections("alice"), 1);
     drop(sock);
@@ -448,7 +443,7 @@ fn relative_and_no_redirect() {
     let head = read_head(&mut sock).unwrap();
     assert_eq!(head.status, 200);
     let body = read_n(&mut sock, head.rest, 188 * 10);
-    assert_eq!(body, FakeProvider::clip()[..188 * 10]);
+    assert_eq!(body, stream_start(188 * 10));
 }
 
 /// Decodes chunked framing from `sock` until `n` payload bytes are in.
@@ -492,10 +487,7 @@ fn chunked_framing_decodes_to_the_clip() {
     assert_eq!(head.header("transfer-encoding"), Some("chunked"));
     let n = FakeProvider::clip().len() + 5000;
     let payload = read_chunked(&mut sock, head.rest, n);
-    assert!(
-        payload[..n] == clip_loop(n),
-        "payload is not the looping clip"
-    );
+    assert!(payload[..n] == stream_start(n), "payload is not the stream");
 }
 
 #[test]
@@ -623,7 +615,7 @@ fn fault_drop_after() {
     let (mut sock, head) = open_stream(&p, "alice", "secret", 101);
     assert_eq!(head.status, 200);
     let body = read_to_end(&mut sock, head.rest);
-    assert_eq!(body, FakeProvider::clip()[..5000]);
+    assert_eq!(body, stream_start(5000));
     assert!(p.wait_active_connections("alice", 0, IO_TIMEOUT));
 }
 
@@ -633,7 +625,7 @@ fn fault_stall_after_holds_until_client_leaves() {
     p.set_stream_fault(101, Fault::StallAfter(1880), Some(1));
     let (mut sock, head) = open_stream(&p, "alice", "secret", 101);
     let body = read_n(&mut sock, head.rest, 1880);
-    assert_eq!(body, FakeProvider::clip()[..1880]);
+    assert_eq!(body, stream_start(1880));
     assert_silent(&mut sock, Duration::from_millis(300));
     assert_eq!(p.active_connections("alice"), 1);
     drop(sock);
@@ -796,7 +788,7 @@ fn https_is_verified_against_the_ca() {
     let head = read_head(&mut tls).unwrap();
     assert_eq!(head.status, 200);
     let body = read_n(&mut tls, head.rest, 50_000);
-    assert_eq!(body, FakeProvider::clip()[..50_000]);
+    assert_eq!(body, stream_start(50_000));
 
     // Not trusted by a client without the CA.
     let config = rustls::ClientConfig::builder_with_provider(Arc::new(
