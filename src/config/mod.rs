@@ -79,6 +79,10 @@ pub struct Deadlines {
     pub upgrade_interval: Duration,
     #[serde(with = "duration")]
     pub linger: Duration,
+    /// How long a splice (and a new viewer) waits for a random-access point before going ahead
+    /// at a PAT anyway.
+    #[serde(with = "duration")]
+    pub keyframe: Duration,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -180,6 +184,7 @@ impl Default for Deadlines {
             grace: Duration::from_secs(10),
             upgrade_interval: Duration::from_secs(60),
             linger: Duration::from_secs(5),
+            keyframe: Duration::from_millis(1500),
         }
     }
 }

@@ -1,7 +1,7 @@
-//! One channel being relayed: the I/O edge of its [`Session`]. It carries out the machine's
-//! actions (open and close upstream attempts, count splices, wake or refuse the viewers, log),
-//! feeds the machine what the attempts report and the clock, and pushes the active source's
-//! packets into the fan-out ring that every viewer reads from.
+//! One channel being relayed: the I/O edge of its [`Session`] and its [`Program`]. It carries
+//! out the machine's actions (open and close upstream attempts, splice, wake or refuse the
+//! viewers, log), feeds the machine what the attempts report and the clock, and pushes the output
+//! program's bytes into the fan-out ring that every viewer reads from.
 //!
 //! Everything runs on the relay's one thread. The session is the one source of truth: who feeds
 //! the viewers, how many viewers there are, and whether they may watch are asked of it, never
@@ -18,6 +18,7 @@ use tokio::sync::Notify;
 
 use super::events::{Facts, describe};
 use super::metrics::add;
+use super::program::Program;
 use super::ring::{Ring, Wakeup};
 use super::services::Services;
 use super::session::{
@@ -45,6 +46,8 @@ pub struct Channel {
     me: Weak<Channel>,
     services: Rc<Services>,
     session: RefCell<Session>,
+    /// Every source's packets go through it; what the viewers get comes out of it.
+    program: RefCell<Program>,
     ring: RefCell<Ring>,
     wakeup: Wakeup,
     attempts: RefCell<HashMap<AttemptId, Box<dyn Attempt>>>,
@@ -77,6 +80,7 @@ impl Channel {
         );
         let channel = Rc::new_cyclic(|me| Channel {
             ring: RefCell::new(Ring::new(services.ring_bytes)),
+            program: RefCell::new(Program::new(services.deadlines.keyframe)),
             info,
             me: me.clone(),
             services,
@@ -211,9 +215,14 @@ impl Channel {
         let metrics = &self.services.metrics;
         match action {
             Action::Connect { attempt, candidate } => self.connect(attempt, candidate, follow_ups),
-            Action::Splice(attempt, kind) => {
+            Action::Splice {
+                attempt,
+                kind,
+                forced,
+            } => {
+                let at = if forced { "a PAT" } else { "a keyframe" };
                 log::debug!(
-                    "channel {}: attempt {attempt} feeds the viewers ({kind:?})",
+                    "channel {}: attempt {attempt} feeds the viewers ({kind:?}, from {at})",
                     self.info.number
                 );
                 add(
@@ -224,8 +233,15 @@ impl Channel {
                     },
                     1,
                 );
+                if forced {
+                    add(&metrics.splices_without_keyframe, 1);
+                }
+                let now = self.services.clock.now();
+                self.program.borrow_mut().splice(attempt, forced, now);
+                self.release();
             }
             Action::Close(attempt) => {
+                self.program.borrow_mut().forget(attempt);
                 let closed = self.attempts.borrow_mut().remove(&attempt);
                 if let Some(closed) = closed {
                     log::debug!("channel {}: closing attempt {attempt}", self.info.number);
@@ -283,6 +299,22 @@ impl Channel {
         }
     }
 
+    /// Moves what the output program has ready into the ring and wakes the viewers.
+    fn release(&self) {
+        let now = self.services.clock.now();
+        let mut ring = self.ring.borrow_mut();
+        let mut bytes = 0;
+        self.program.borrow_mut().release(now, &mut |piece| {
+            bytes += piece.data.len() as u64;
+            ring.push(piece);
+        });
+        drop(ring);
+        if bytes > 0 {
+            add(&self.services.metrics.bytes_in, bytes);
+            self.wakeup.wake();
+        }
+    }
+
     fn log(&self, event: &SessionEvent) {
         let facts = {
             let session = self.session.borrow();
@@ -311,13 +343,19 @@ impl Feed for Channel {
     }
 
     fn media(&self, attempt: AttemptId, aligned: Aligned) {
-        // The session first: a pending attempt's first media is what splices it in, and this
-        // same chunk is then the first the viewers get from it.
-        self.input(Input::Media(attempt));
+        if !self.attempts.borrow().contains_key(&attempt) {
+            // Closed already: whatever it still reports is not ours.
+            return;
+        }
+        // The program first (it finds where the source may be spliced in), then the session
+        // (which may splice it in now), then what the viewers get.
+        let random_access = self.program.borrow_mut().receive(attempt, aligned);
+        self.input(Input::Media {
+            attempt,
+            random_access,
+        });
         if self.session.borrow().feeding() == Some(attempt) {
-            add(&self.services.metrics.bytes_in, aligned.data.len() as u64);
-            self.ring.borrow_mut().push(aligned);
-            self.wakeup.wake();
+            self.release();
         }
     }
 

@@ -7,7 +7,7 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use super::*;
-use crate::relay::testing::{Rig, chunk, ring_tags};
+use crate::relay::testing::{CHUNK_BYTES, Rig, chunk, ring_tags};
 
 fn start(rig: &Rig, accounts: &[i64]) -> Rc<Channel> {
     Channel::start(Rc::new(rig.services()), rig.channel("101", accounts))
@@ -35,17 +35,26 @@ fn the_first_media_starts_the_viewers_and_is_the_first_chunk_they_get() {
     assert_eq!(channel.viewing(), Viewing::Waiting, "headers are not media");
     channel.media(opened[0].attempt, chunk(1));
     assert_eq!(channel.viewing(), Viewing::Live);
+    assert!(
+        ring_tags(&channel.ring()).is_empty(),
+        "held until the next frame shows it whole"
+    );
+    channel.media(opened[0].attempt, chunk(2));
     assert_eq!(ring_tags(&channel.ring()), [1]);
     assert_eq!(channel.status().state, "live");
     assert_eq!(channel.status().stream.as_deref(), Some("101:0"));
-    assert_eq!(channel.status().bytes, 2 * 188);
+    assert_eq!(channel.status().bytes, CHUNK_BYTES as u64);
     assert_eq!(metric(&channel, "sessions_started_total"), "1");
-    assert_eq!(metric(&channel, "upstream_bytes_total"), "376");
+    assert_eq!(
+        metric(&channel, "upstream_bytes_total"),
+        CHUNK_BYTES.to_string()
+    );
+    assert_eq!(metric(&channel, "splices_without_keyframe_total"), "0");
     assert_eq!(rig.events.categories(), ["session"]);
 }
 
 #[test]
-fn a_failover_splices_at_the_replacement_s_first_chunk_and_ignores_the_dead_source() {
+fn a_failover_splices_at_the_replacement_s_first_keyframe_and_ignores_the_dead_source() {
     let rig = Rig::new(&[(1, 1), (2, 1)]);
     let channel = start(&rig, &[1, 2]);
     let primary = rig.connector.opened()[0].attempt;
@@ -66,7 +75,9 @@ fn a_failover_splices_at_the_replacement_s_first_chunk_and_ignores_the_dead_sour
     channel.headers(backup);
     rig.advance(Duration::from_millis(60));
     channel.media(backup, chunk(4));
-    assert_eq!(ring_tags(&channel.ring()), [0xEE, 2, 4]);
+    channel.media(backup, chunk(5));
+    // The primary's last frame, never seen whole, is not relayed.
+    assert_eq!(ring_tags(&channel.ring()), [0xEE, 4]);
     assert_eq!(channel.status().state, "live");
     assert_eq!(metric(&channel, "failovers_total"), "1");
     let text = channel.services().metrics.render(0, 0, 0, 0);
@@ -81,7 +92,7 @@ fn a_failover_splices_at_the_replacement_s_first_chunk_and_ignores_the_dead_sour
 }
 
 #[test]
-fn the_return_to_the_better_stream_switches_at_its_first_chunk() {
+fn the_return_to_the_better_stream_switches_at_its_first_keyframe() {
     let rig = Rig::new(&[(1, 1), (2, 1)]);
     let channel = start(&rig, &[1, 2]);
     let primary = rig.connector.opened()[0].attempt;
@@ -104,7 +115,9 @@ fn the_return_to_the_better_stream_switches_at_its_first_chunk() {
     channel.media(probe, chunk(3));
     assert!(rig.connector.opened()[1].closed, "the backup goes at once");
     channel.media(backup, chunk(4));
-    assert_eq!(ring_tags(&channel.ring()), [0xEE, 1, 2, 3]);
+    channel.media(probe, chunk(5));
+    // The backup's frame 2, held back when the better stream took over, is not relayed.
+    assert_eq!(ring_tags(&channel.ring()), [0xEE, 1, 3]);
     assert_eq!(channel.status().stream.as_deref(), Some("101:0"));
     assert_eq!(metric(&channel, "upgrades_total"), "1");
     assert_eq!(metric(&channel, "failovers_total"), "0");
@@ -135,7 +148,9 @@ fn viewers_are_counted_by_the_session_and_the_last_one_out_ends_it_after_the_lin
     assert!(rig.connector.opened()[0].closed);
     let ended = rig.events.messages().pop().unwrap();
     assert!(
-        ended.ends_with("ended after 5 s, 752 bytes, up to 3 viewers"),
+        ended.ends_with(&format!(
+            "ended after 5 s, {CHUNK_BYTES} bytes, up to 3 viewers"
+        )),
         "{ended}"
     );
 }

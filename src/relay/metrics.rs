@@ -1,5 +1,5 @@
 //! Relay counters for `/metrics` (Prometheus text format): sessions, viewers, bytes, start
-//! latency, failovers, refusals, dropped viewers and upstream errors by reason. Plain cells:
+//! latency, failovers, splices without a keyframe, refusals, dropped viewers and upstream errors by reason. Plain cells:
 //! the relay runs on one thread.
 
 use std::cell::{Cell, RefCell};
@@ -17,6 +17,8 @@ pub struct Metrics {
     pub bytes_out: Cell<u64>,
     pub failovers: Cell<u64>,
     pub upgrades: Cell<u64>,
+    /// Splices (tunes included) that went ahead at a PAT: no random-access point in time.
+    pub splices_without_keyframe: Cell<u64>,
     pub refusals: Cell<u64>,
     pub dropped_viewers: Cell<u64>,
     upstream_errors: RefCell<BTreeMap<String, u64>>,
@@ -117,6 +119,12 @@ impl Metrics {
             "counter",
             "Returns to a better stream.",
             self.upgrades.get().to_string(),
+        );
+        metric(
+            "splices_without_keyframe_total",
+            "counter",
+            "Splices and tunes that started at a PAT: no keyframe within deadlines.keyframe.",
+            self.splices_without_keyframe.get().to_string(),
         );
         metric(
             "refusals_total",

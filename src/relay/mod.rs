@@ -11,13 +11,17 @@
 //! - `session`: the pure, clock-driven state machine deciding which stream feeds a channel.
 //! - `tuners`: connections per account against `max_connections`.
 //! - `metrics`: counters and the start-latency histogram for `/metrics`.
+//! - `program`: the output program: every source scanned, spliced in at random-access points,
+//!   rewritten onto one continuous program (pure).
 //! - `ts`: MPEG-TS alignment of one source: whole packets, from its first PAT, as slices.
-//! - `ring`: a channel's fan-out buffer: shared slices, per-viewer positions, bounded backlog.
+//! - `ring`: a channel's fan-out buffer: shared slices, per-viewer positions, bounded backlog,
+//!   new viewers at the latest start.
 
 pub(crate) mod channel;
 pub(crate) mod events;
 pub(crate) mod manager;
 pub(crate) mod metrics;
+pub mod program;
 pub mod ring;
 pub(crate) mod services;
 pub(crate) mod session;

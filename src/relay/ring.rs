@@ -1,10 +1,13 @@
-//! The fan-out buffer of one channel (SPEC §7 "Tuners and sharing"): the recent aligned output of
-//! whichever source feeds the channel, handed to every viewer as shared slices (no per-viewer
-//! copy).
+//! The fan-out buffer of one channel (SPEC §7 "Tuners and sharing"): the recent output program,
+//! handed to every viewer as shared slices (no per-viewer copy).
 //!
 //! Each viewer keeps its own [`Position`]; the ring never waits for anyone. A viewer whose
 //! position has been evicted gets [`Lagged`] and is dropped by the caller, so a viewer's backlog
 //! is bounded by the ring size and a slow one never holds back the upstream or the others.
+//!
+//! A new viewer starts at the latest *start* (a PAT, the PMT and a random-access frame, as the
+//! output program marks them), so the ring keeps the bytes back to it even past its size, up to
+//! [`START_HOLD`] times the size (a long GOP at a high bit rate).
 //!
 //! Viewers wait for new bytes with a [`Wakeup`] kept beside the ring, not inside it, so that no
 //! borrow of the ring is held across an `.await`:
@@ -32,7 +35,10 @@ use std::collections::VecDeque;
 use bytes::Bytes;
 use tokio::sync::Notify;
 
-use super::ts::Aligned;
+use super::program::Piece;
+
+/// How many ring sizes the ring may grow to, to keep the latest start.
+pub const START_HOLD: usize = 4;
 
 /// A viewer's place in the ring. A position at the end of a chunk is always expressed as the
 /// start of the next one, so equal places compare equal.
@@ -55,11 +61,12 @@ pub struct Ring {
     held: usize,
     max_bytes: usize,
     pushed: u64,
-    latest_pat: Option<Position>,
+    latest_start: Option<Position>,
 }
 
 impl Ring {
-    /// `max_bytes` (the relay uses 1 MiB) is also every viewer's backlog bound.
+    /// `max_bytes` (the relay uses 1 MiB) is every viewer's backlog bound, and a quarter of the
+    /// most the ring holds.
     pub fn new(max_bytes: usize) -> Ring {
         Ring {
             chunks: VecDeque::new(),
@@ -67,40 +74,45 @@ impl Ring {
             held: 0,
             max_bytes,
             pushed: 0,
-            latest_pat: None,
+            latest_start: None,
         }
     }
 
-    /// Appends a chunk as it came (no splitting), then drops the oldest chunks past `max_bytes`;
+    /// Appends a piece as it came (no splitting), then drops the oldest chunks past `max_bytes`,
+    /// except those back to the latest start while the ring holds less than [`START_HOLD`] sizes;
     /// the newest is always kept, however large.
-    pub fn push(&mut self, aligned: Aligned) {
-        let len = aligned.data.len();
+    pub fn push(&mut self, piece: Piece) {
+        let len = piece.data.len();
         if len == 0 {
             return;
         }
         let seq = self.first_seq + self.chunks.len() as u64;
-        if let Some(offset) = aligned.last_pat {
-            self.latest_pat = Some(Position { seq, offset });
+        if let Some(offset) = piece.start {
+            self.latest_start = Some(Position { seq, offset });
         }
-        self.chunks.push_back(aligned.data);
+        self.chunks.push_back(piece.data);
         self.held += len;
         self.pushed += len as u64;
+        let keep_from = self.latest_start.map_or(u64::MAX, |p| p.seq);
         while self.held > self.max_bytes && self.chunks.len() > 1 {
+            let over_hold = self.held > self.max_bytes * START_HOLD;
+            if self.first_seq == keep_from && !over_hold {
+                break;
+            }
             if let Some(old) = self.chunks.pop_front() {
                 self.held -= old.len();
                 self.first_seq += 1;
             }
         }
-        if self.latest_pat.is_some_and(|p| p.seq < self.first_seq) {
-            self.latest_pat = None;
+        if self.latest_start.is_some_and(|p| p.seq < self.first_seq) {
+            self.latest_start = None;
         }
     }
 
-    /// Where a new viewer starts: the latest PAT still in the ring, so it starts at once from a
-    /// recent point. None before any PAT, and also when the latest PAT has been evicted (then the
-    /// viewer waits for the next one).
+    /// Where a new viewer starts: the latest start still in the ring. None before any, and
+    /// also when it has been evicted (then the viewer waits for the next one).
     pub fn start(&self) -> Option<Position> {
-        self.latest_pat
+        self.latest_start
     }
 
     /// Appends to `out` the bytes from `from` onwards as shared slices (at most `max_bufs`
@@ -203,11 +215,11 @@ mod tests {
     use super::*;
     use crate::relay::ts::PACKET;
 
-    /// `packets` packets, each filled with `tag`, with a PAT at packet `pat`.
-    fn chunk(tag: u8, packets: usize, pat: Option<usize>) -> Aligned {
-        Aligned {
+    /// `packets` packets, each filled with `tag`, with a start at packet `start`.
+    fn chunk(tag: u8, packets: usize, start: Option<usize>) -> Piece {
+        Piece {
             data: Bytes::from(vec![tag; packets * PACKET]),
-            last_pat: pat.map(|p| p * PACKET),
+            start: start.map(|p| p * PACKET),
         }
     }
 
@@ -218,7 +230,7 @@ mod tests {
     }
 
     #[test]
-    fn new_viewers_start_at_the_latest_pat() {
+    fn new_viewers_start_at_the_latest_start() {
         let mut ring = Ring::new(1 << 20);
         assert_eq!(ring.start(), None);
         ring.push(chunk(1, 4, None));
@@ -276,19 +288,16 @@ mod tests {
     fn the_oldest_chunks_go_past_max_bytes_and_their_readers_lag() {
         let mut ring = Ring::new(10 * PACKET);
         let early = ring.end();
-        ring.push(chunk(1, 4, Some(0)));
-        let pat = ring.start().unwrap();
+        ring.push(chunk(1, 4, None));
         ring.push(chunk(2, 4, None));
         assert_eq!(read_all(&ring, early).unwrap().0.len(), 8 * PACKET);
         ring.push(chunk(3, 4, None));
-        // 12 packets > 10: the first chunk went, and with it the only PAT.
+        // 12 packets > 10, and no start to keep: the first chunk went.
         assert_eq!(ring.read(early, &mut Vec::new(), 8), Err(Lagged));
-        assert_eq!(ring.read(pat, &mut Vec::new(), 8), Err(Lagged));
-        assert_eq!(ring.start(), None);
         let (bytes, _) = read_all(&ring, Position { seq: 1, offset: 0 }).unwrap();
         assert_eq!(bytes, [vec![2; 4 * PACKET], vec![3; 4 * PACKET]].concat());
         // The newest chunk stays however large; everything older goes.
-        ring.push(chunk(4, 30, Some(29)));
+        ring.push(chunk(4, 50, Some(49)));
         assert_eq!(
             ring.read(Position { seq: 2, offset: 0 }, &mut Vec::new(), 8),
             Err(Lagged)
@@ -296,6 +305,25 @@ mod tests {
         let (bytes, end) = read_all(&ring, ring.start().unwrap()).unwrap();
         assert_eq!(bytes, vec![4; PACKET]);
         assert_eq!(end, ring.end());
+    }
+
+    #[test]
+    fn the_latest_start_is_kept_past_max_bytes_up_to_the_hold() {
+        let mut ring = Ring::new(10 * PACKET);
+        ring.push(chunk(1, 4, Some(0)));
+        let start = ring.start().unwrap();
+        for tag in 2..=9 {
+            ring.push(chunk(tag, 4, None));
+        }
+        // 36 packets: within four ring sizes, so a new viewer still gets the start.
+        assert_eq!(ring.start(), Some(start));
+        assert_eq!(read_all(&ring, start).unwrap().0.len(), 36 * PACKET);
+        ring.push(chunk(10, 8, None));
+        // Past the hold the start goes too, down to the ring's size.
+        assert_eq!(ring.start(), None);
+        assert_eq!(ring.read(start, &mut Vec::new(), 8), Err(Lagged));
+        let held = read_all(&ring, ring.oldest()).unwrap().0.len();
+        assert!(held <= 10 * PACKET, "{held}");
     }
 
     #[test]

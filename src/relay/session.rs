@@ -59,8 +59,12 @@ impl std::fmt::Display for FailReason {
 pub enum Input {
     /// The attempt's response headers arrived with a 2xx status.
     Headers(AttemptId),
-    /// The attempt delivered MPEG-TS bytes (checked by the relay).
-    Media(AttemptId),
+    /// The attempt delivered MPEG-TS bytes (checked by the relay); `random_access`: a place to
+    /// splice in cleanly (PAT, PMT, a random-access frame) has arrived from it.
+    Media {
+        attempt: AttemptId,
+        random_access: bool,
+    },
     /// The attempt failed; the relay has already stopped reading it.
     Failed(AttemptId, FailReason),
     /// A deadline may have passed.
@@ -110,9 +114,13 @@ pub enum Action {
         attempt: AttemptId,
         candidate: usize,
     },
-    /// Feed the viewers from this attempt from now on (the chunk whose `Media` produced this is
-    /// the first); the previous source's partial packet is dropped.
-    Splice(AttemptId, SpliceKind),
+    /// Feed the viewers from this attempt from now on, from its random-access point; `forced`:
+    /// none came within the keyframe deadline, so from its next PAT.
+    Splice {
+        attempt: AttemptId,
+        kind: SpliceKind,
+        forced: bool,
+    },
     /// Close this attempt and free its connection.
     Close(AttemptId),
     /// Media is ready: send the viewers' response headers.
@@ -179,6 +187,8 @@ enum Stage {
     Connecting,
     /// Headers in, waiting for the first TS bytes.
     Receiving,
+    /// Delivering, waiting for a random-access point to be spliced in at.
+    Keyframe,
     /// Delivering.
     Streaming,
 }
@@ -358,7 +368,10 @@ impl Session {
         }
         match input {
             Input::Headers(id) => self.on_headers(id, now),
-            Input::Media(id) => self.on_media(id, now, &mut actions),
+            Input::Media {
+                attempt,
+                random_access,
+            } => self.on_media(attempt, random_access, now, &mut actions),
             Input::Failed(id, reason) => self.on_failed(id, reason, now, capacity, &mut actions),
             Input::Tick => self.on_tick(now, capacity, &mut actions),
             Input::CapacityFreed => {
@@ -396,15 +409,36 @@ impl Session {
         }
     }
 
-    fn on_media(&mut self, id: AttemptId, now: Instant, actions: &mut Vec<Action>) {
-        let stall = now + self.deadlines.stall;
+    fn on_media(
+        &mut self,
+        id: AttemptId,
+        random_access: bool,
+        now: Instant,
+        actions: &mut Vec<Action>,
+    ) {
         if let Some(active) = self.active.as_mut().filter(|a| a.id == id) {
-            active.deadline = stall;
+            active.deadline = now + self.deadlines.stall;
             return;
         }
+        if random_access {
+            self.take_over(id, false, now, actions);
+            return;
+        }
+        // Media with no place to splice in yet: wait for one, but not past the keyframe deadline.
+        let keyframe = now + self.deadlines.keyframe;
+        for attempt in [&mut self.pending, &mut self.probe].into_iter().flatten() {
+            if attempt.id == id && attempt.stage != Stage::Keyframe {
+                attempt.stage = Stage::Keyframe;
+                attempt.deadline = keyframe;
+            }
+        }
+    }
+
+    /// A pending attempt or the upgrade probe feeds the viewers from now on.
+    fn take_over(&mut self, id: AttemptId, forced: bool, now: Instant, actions: &mut Vec<Action>) {
         if let Some(pending) = self.pending.filter(|a| a.id == id) {
             self.pending = None;
-            self.become_active(pending, now, actions);
+            self.become_active(pending, forced, now, actions);
             return;
         }
         if let Some(probe) = self.probe.filter(|a| a.id == id) {
@@ -413,7 +447,7 @@ impl Session {
             if let Some(old) = self.active.take() {
                 actions.push(Action::Close(old.id));
             }
-            self.promote(probe, SpliceKind::Upgrade, now, actions);
+            self.promote(probe, SpliceKind::Upgrade, forced, now, actions);
             if let Some(from) = from {
                 actions.push(Action::Log(SessionEvent::Upgraded {
                     from,
@@ -424,10 +458,16 @@ impl Session {
     }
 
     /// A pending attempt delivered: it feeds the viewers from now on.
-    fn become_active(&mut self, attempt: Attempt, now: Instant, actions: &mut Vec<Action>) {
+    fn become_active(
+        &mut self,
+        attempt: Attempt,
+        forced: bool,
+        now: Instant,
+        actions: &mut Vec<Action>,
+    ) {
         match self.phase {
             Phase::Tuning { .. } => {
-                self.promote(attempt, SpliceKind::First, now, actions);
+                self.promote(attempt, SpliceKind::First, forced, now, actions);
                 actions.push(Action::StartViewers);
                 actions.push(Action::Log(SessionEvent::Started {
                     stream: attempt.candidate,
@@ -439,7 +479,7 @@ impl Session {
                 reason,
                 ..
             } => {
-                self.promote(attempt, SpliceKind::Failover, now, actions);
+                self.promote(attempt, SpliceKind::Failover, forced, now, actions);
                 actions.push(Action::Log(SessionEvent::Failover {
                     from,
                     to: attempt.candidate,
@@ -455,10 +495,15 @@ impl Session {
         &mut self,
         attempt: Attempt,
         kind: SpliceKind,
+        forced: bool,
         now: Instant,
         actions: &mut Vec<Action>,
     ) {
-        actions.push(Action::Splice(attempt.id, kind));
+        actions.push(Action::Splice {
+            attempt: attempt.id,
+            kind,
+            forced,
+        });
         self.backoff[attempt.candidate] = Backoff::default();
         self.active = Some(Attempt {
             stage: Stage::Streaming,
@@ -535,13 +580,15 @@ impl Session {
         if let Some(active) = overdue(&self.active) {
             self.on_failed(active.id, FailReason::Stall, now, capacity, actions);
         }
-        if let Some(probe) = overdue(&self.probe) {
-            let reason = timeout_reason(probe.stage);
-            self.on_failed(probe.id, reason, now, capacity, actions);
-        }
-        if let Some(pending) = overdue(&self.pending) {
-            let reason = timeout_reason(pending.stage);
-            self.on_failed(pending.id, reason, now, capacity, actions);
+        for attempt in [overdue(&self.probe), overdue(&self.pending)]
+            .into_iter()
+            .flatten()
+        {
+            match timeout_reason(attempt.stage) {
+                // No random-access point in time: splice in anyway.
+                None => self.take_over(attempt.id, true, now, actions),
+                Some(reason) => self.on_failed(attempt.id, reason, now, capacity, actions),
+            }
         }
         if self.retry_at.is_some_and(|at| now >= at) && self.pending.is_none() {
             self.retry_at = None;
@@ -689,10 +736,12 @@ impl Session {
     }
 }
 
-fn timeout_reason(stage: Stage) -> FailReason {
+/// Why an attempt past its deadline failed; `None`: it did not, it only waited for a keyframe.
+fn timeout_reason(stage: Stage) -> Option<FailReason> {
     match stage {
-        Stage::Connecting | Stage::Receiving => FailReason::ConnectionTimeout,
-        Stage::Streaming => FailReason::Stall,
+        Stage::Connecting | Stage::Receiving => Some(FailReason::ConnectionTimeout),
+        Stage::Keyframe => None,
+        Stage::Streaming => Some(FailReason::Stall),
     }
 }
 

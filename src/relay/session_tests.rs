@@ -19,6 +19,30 @@ fn deadlines() -> Deadlines {
     Deadlines::default()
 }
 
+/// Media that brings a random-access point.
+fn media(attempt: AttemptId) -> Input {
+    Input::Media {
+        attempt,
+        random_access: true,
+    }
+}
+
+/// Media with no random-access point yet.
+fn media_mid_gop(attempt: AttemptId) -> Input {
+    Input::Media {
+        attempt,
+        random_access: false,
+    }
+}
+
+fn splice(attempt: AttemptId, kind: SpliceKind) -> Action {
+    Action::Splice {
+        attempt,
+        kind,
+        forced: false,
+    }
+}
+
 /// Three streams: 0 and 1 on account 1, 2 on account 2.
 fn candidates() -> Vec<Candidate> {
     vec![
@@ -89,7 +113,7 @@ impl Rig {
     /// Headers and media for an attempt.
     fn deliver(&mut self, attempt: AttemptId) -> Vec<Action> {
         let mut actions = self.feed(Input::Headers(attempt));
-        actions.extend(self.feed(Input::Media(attempt)));
+        actions.extend(self.feed(media(attempt)));
         actions
     }
 }
@@ -112,14 +136,14 @@ fn healthy_tune_starts_on_the_best_stream() {
     assert_eq!(
         actions,
         vec![
-            Action::Splice(attempt, SpliceKind::First),
+            splice(attempt, SpliceKind::First),
             Action::StartViewers,
             Action::Log(SessionEvent::Started { stream: 0 })
         ]
     );
     assert_eq!(rig.session.active_candidate(), Some(0));
     // On the best stream there is nothing to upgrade to and nothing to wait for.
-    rig.feed(Input::Media(attempt));
+    rig.feed(media(attempt));
     assert!(rig.advance(Duration::from_secs(4)).is_empty());
 }
 
@@ -162,13 +186,13 @@ fn mid_stream_drop_fails_over_and_logs_it() {
     let primary = Rig::connected(&rig.log, 0);
     rig.deliver(primary);
     rig.now += Duration::from_secs(30);
-    rig.feed(Input::Media(primary));
+    rig.feed(media(primary));
     let actions = rig.feed(Input::Failed(primary, FailReason::StreamError));
     assert_eq!(actions[0], Action::Close(primary));
     let backup = Rig::connected(&actions, 1);
     rig.now += Duration::from_millis(120);
     let actions = rig.deliver(backup);
-    assert_eq!(actions[0], Action::Splice(backup, SpliceKind::Failover));
+    assert_eq!(actions[0], splice(backup, SpliceKind::Failover));
     assert!(
         !actions.contains(&Action::StartViewers),
         "viewers' responses continue untouched"
@@ -190,7 +214,7 @@ fn stall_fails_over_after_the_stall_timeout() {
     let primary = Rig::connected(&rig.log, 0);
     rig.deliver(primary);
     rig.advance(Duration::from_millis(4_900));
-    rig.feed(Input::Media(primary));
+    rig.feed(media(primary));
     assert!(rig.advance(Duration::from_millis(4_999)).is_empty());
     let actions = rig.advance(Duration::from_millis(1));
     assert_eq!(actions[0], Action::Close(primary));
@@ -328,10 +352,10 @@ fn upgrade_returns_to_the_better_stream() {
     rig.deliver(backup);
     // Keep the backup healthy; nothing happens before the upgrade interval.
     for _ in 0..59 {
-        rig.feed(Input::Media(backup));
+        rig.feed(media(backup));
         assert!(rig.advance(Duration::from_secs(1)).is_empty());
     }
-    rig.feed(Input::Media(backup));
+    rig.feed(media(backup));
     let actions = rig.advance(Duration::from_secs(1));
     let probe = Rig::connected(&actions, 0);
     let actions = rig.deliver(probe);
@@ -339,12 +363,12 @@ fn upgrade_returns_to_the_better_stream() {
         actions,
         vec![
             Action::Close(backup),
-            Action::Splice(probe, SpliceKind::Upgrade),
+            splice(probe, SpliceKind::Upgrade),
             Action::Log(SessionEvent::Upgraded { from: 1, to: 0 })
         ]
     );
     assert_eq!(rig.session.active_candidate(), Some(0));
-    rig.feed(Input::Media(probe));
+    rig.feed(media(probe));
     assert!(
         rig.advance(Duration::from_secs(4)).is_empty(),
         "no more upgrades from the best"
@@ -361,7 +385,7 @@ fn failed_upgrade_stays_then_succeeds_next_interval() {
     let keep_alive = |rig: &mut Rig, secs: u64| -> Vec<Action> {
         let mut out = Vec::new();
         for _ in 0..secs {
-            rig.feed(Input::Media(backup));
+            rig.feed(media(backup));
             out.extend(rig.advance(Duration::from_secs(1)));
         }
         out
@@ -405,7 +429,7 @@ fn upgrade_never_takes_the_last_connection_of_a_full_account() {
     rig.deliver(backup);
     rig.capacity.0.borrow_mut().insert(1);
     for _ in 0..130 {
-        rig.feed(Input::Media(backup));
+        rig.feed(media(backup));
         let actions = rig.advance(Duration::from_secs(1));
         assert!(
             !actions.iter().any(|a| matches!(a, Action::Connect { .. })),
@@ -416,7 +440,7 @@ fn upgrade_never_takes_the_last_connection_of_a_full_account() {
     rig.capacity.0.borrow_mut().clear();
     let mut probe = None;
     for _ in 0..60 {
-        rig.feed(Input::Media(backup));
+        rig.feed(media(backup));
         let actions = rig.advance(Duration::from_secs(1));
         if actions
             .iter()
@@ -526,15 +550,15 @@ fn viewers_leaving_lingers_then_frees_the_upstream() {
     assert_eq!(rig.session.viewers(), 2);
     rig.feed(Input::ViewerLeft);
     rig.feed(Input::ViewerLeft);
-    rig.feed(Input::Media(primary));
+    rig.feed(media(primary));
     // A viewer that comes back within the linger keeps the session.
     rig.advance(Duration::from_secs(3));
-    rig.feed(Input::Media(primary));
+    rig.feed(media(primary));
     rig.feed(Input::ViewerJoined);
     assert!(rig.advance(Duration::from_secs(3)).is_empty());
-    rig.feed(Input::Media(primary));
+    rig.feed(media(primary));
     rig.feed(Input::ViewerLeft);
-    rig.feed(Input::Media(primary));
+    rig.feed(media(primary));
     assert!(rig.advance(Duration::from_millis(4_999)).is_empty());
     let actions = rig.advance(Duration::from_millis(1));
     assert_eq!(
@@ -566,7 +590,7 @@ fn a_probe_under_way_replaces_a_failing_active_stream() {
     rig.deliver(backup);
     let mut probe = None;
     for _ in 0..60 {
-        rig.feed(Input::Media(backup));
+        rig.feed(media(backup));
         let actions = rig.advance(Duration::from_secs(1));
         if actions
             .iter()
@@ -594,7 +618,7 @@ fn stale_inputs_are_ignored() {
     let mut rig = Rig::start();
     let primary = Rig::connected(&rig.log, 0);
     rig.deliver(primary);
-    assert!(rig.feed(Input::Media(999)).is_empty());
+    assert!(rig.feed(media(999)).is_empty());
     assert!(rig.feed(Input::Failed(999, FailReason::Stall)).is_empty());
     assert!(rig.feed(Input::Headers(999)).is_empty());
     assert_eq!(rig.session.active_candidate(), Some(0));
@@ -653,4 +677,90 @@ fn a_refused_session_says_why() {
         rig.session.viewing(),
         Viewing::Refused(Refusal::NoVideoData)
     );
+}
+
+fn forced(attempt: AttemptId, kind: SpliceKind) -> Action {
+    Action::Splice {
+        attempt,
+        kind,
+        forced: true,
+    }
+}
+
+#[test]
+fn a_tune_waits_for_a_random_access_point_then_starts_there() {
+    let mut rig = Rig::start();
+    let attempt = Rig::connected(&rig.log, 0);
+    rig.feed(Input::Headers(attempt));
+    assert!(rig.feed(media_mid_gop(attempt)).is_empty());
+    rig.now += Duration::from_millis(900);
+    assert!(rig.feed(media_mid_gop(attempt)).is_empty(), "still waiting");
+    assert_eq!(rig.session.viewing(), Viewing::Waiting);
+    let actions = rig.feed(media(attempt));
+    assert_eq!(actions[0], splice(attempt, SpliceKind::First));
+    assert!(actions.contains(&Action::StartViewers));
+}
+
+#[test]
+fn a_source_with_no_random_access_point_is_spliced_at_the_keyframe_deadline() {
+    let mut rig = Rig::start();
+    let attempt = Rig::connected(&rig.log, 0);
+    rig.feed(Input::Headers(attempt));
+    rig.feed(media_mid_gop(attempt));
+    let keyframe = deadlines().keyframe;
+    assert!(rig.advance(keyframe - Duration::from_millis(1)).is_empty());
+    // More media does not move the deadline.
+    rig.feed(media_mid_gop(attempt));
+    let actions = rig.advance(Duration::from_millis(1));
+    assert_eq!(actions[0], forced(attempt, SpliceKind::First));
+    assert!(actions.contains(&Action::StartViewers));
+    assert!(rig.session.take_failures().is_empty(), "not a failure");
+}
+
+#[test]
+fn a_failover_waits_for_the_backups_random_access_point_within_the_deadline() {
+    let mut rig = Rig::start();
+    let primary = Rig::connected(&rig.log, 0);
+    rig.deliver(primary);
+    let actions = rig.feed(Input::Failed(primary, FailReason::StreamError));
+    let backup = Rig::connected(&actions, 1);
+    rig.feed(Input::Headers(backup));
+    assert!(rig.feed(media_mid_gop(backup)).is_empty());
+    rig.now += Duration::from_millis(400);
+    let actions = rig.feed(media(backup));
+    assert_eq!(actions[0], splice(backup, SpliceKind::Failover));
+
+    // A second failure, to a backup that never shows one: spliced at the deadline.
+    let actions = rig.feed(Input::Failed(backup, FailReason::StreamError));
+    let third = Rig::connected(&actions, 2);
+    rig.feed(Input::Headers(third));
+    rig.feed(media_mid_gop(third));
+    let actions = rig.advance(deadlines().keyframe);
+    assert_eq!(actions[0], forced(third, SpliceKind::Failover));
+}
+
+#[test]
+fn the_return_to_the_better_stream_keeps_the_backup_until_the_random_access_point() {
+    let mut rig = Rig::start();
+    let primary = Rig::connected(&rig.log, 0);
+    let actions = rig.feed(Input::Failed(primary, FailReason::ConnectionError));
+    let backup = Rig::connected(&actions, 1);
+    rig.deliver(backup);
+    let mut actions = Vec::new();
+    for _ in 0..60 {
+        rig.feed(media(backup));
+        actions.extend(rig.advance(Duration::from_secs(1)));
+    }
+    let probe = Rig::connected(&actions, 0);
+    rig.feed(Input::Headers(probe));
+    assert!(rig.feed(media_mid_gop(probe)).is_empty());
+    rig.now += Duration::from_millis(500);
+    assert!(rig.feed(media(backup)).is_empty(), "the backup still feeds");
+    assert_eq!(rig.session.feeding(), Some(backup));
+    let actions = rig.feed(media(probe));
+    assert_eq!(
+        actions[..2],
+        [Action::Close(backup), splice(probe, SpliceKind::Upgrade)]
+    );
+    assert_eq!(rig.session.feeding(), Some(probe));
 }

@@ -12,7 +12,7 @@ use std::cell::{Cell, RefCell};
 use std::rc::{Rc, Weak};
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
+use bytes::BytesMut;
 
 use crate::upstream::{self, Closer, ErrorKind, RequestOptions, Url};
 
@@ -45,7 +45,8 @@ pub struct ChannelInfo {
 pub trait Feed {
     /// The response head arrived with a 2xx status.
     fn headers(&self, attempt: AttemptId);
-    /// Whole packets of the body.
+    /// Whole packets of the body, still writable: the channel's output program rewrites them
+    /// in place.
     fn media(&self, attempt: AttemptId, aligned: Aligned);
     /// The attempt failed; nothing more comes from it.
     fn failed(&self, attempt: AttemptId, reason: FailReason);
@@ -211,7 +212,7 @@ struct BodyCheck {
 }
 
 impl BodyCheck {
-    fn push(&mut self, chunk: Bytes, out: &mut impl FnMut(Aligned)) -> Result<(), FailReason> {
+    fn push(&mut self, chunk: BytesMut, out: &mut impl FnMut(Aligned)) -> Result<(), FailReason> {
         let delivered = &mut self.delivered;
         self.aligner
             .push(chunk, &mut |aligned| {
@@ -298,7 +299,7 @@ mod tests {
 
     fn push_all(check: &mut BodyCheck, body: &[u8]) -> (Result<(), FailReason>, usize) {
         let mut got = 0;
-        let result = check.push(Bytes::copy_from_slice(body), &mut |a| got += a.data.len());
+        let result = check.push(BytesMut::from(body), &mut |a| got += a.len());
         (result, got)
     }
 

@@ -5,18 +5,20 @@ use std::cell::{Cell, RefCell};
 use std::rc::{Rc, Weak};
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
+use bytes::BytesMut;
 
 use crate::config::Deadlines;
 use crate::store::Level;
 use crate::upstream::Url;
 
 use super::metrics::Metrics;
+use super::program::packet::{self, PACKET};
+use super::program::synth::{FRAME_TICKS, Synth};
 use super::ring::Ring;
 use super::services::{Clock, EventSink, RING_BYTES, Services};
 use super::session::AttemptId;
 use super::source::{Attempt, ChannelInfo, Connect, Feed, StreamSource};
-use super::ts::{Aligned, PACKET};
+use super::ts::Aligned;
 use super::tuners::{Tuner, Tuners};
 
 /// An attempt as the fake connector saw it.
@@ -204,25 +206,33 @@ impl Rig {
     }
 }
 
-/// Two packets tagged `tag` (their payload bytes), the first a PAT.
+/// One keyframe of a synthetic program (PAT, PMT, video, audio), its payload tagged `tag`.
+/// A source's last chunk is held back until its next one (it might be cut short), so a test
+/// sees a chunk in the ring once the next chunk from the same source has come.
 pub fn chunk(tag: u8) -> Aligned {
-    let mut data = vec![tag; 2 * PACKET];
-    for packet in data.chunks_mut(PACKET) {
-        packet[..4].copy_from_slice(&[0x47, 0x40, 0x00, 0x10]);
-    }
-    Aligned {
-        data: Bytes::from(data),
-        last_pat: Some(0),
-    }
+    let mut source = Synth::new(0x1000, 0x100, Some(0x101));
+    source.clock += u64::from(tag) * FRAME_TICKS;
+    BytesMut::from(&source.frame(true, tag)[..])
 }
 
-/// The tags of the chunks in the ring from its oldest byte on.
+/// The tags of the frames in the ring from its oldest byte on.
 pub fn ring_tags(ring: &Ring) -> Vec<u8> {
     let mut bufs = Vec::new();
     let start = ring.oldest();
     ring.read(start, &mut bufs, usize::MAX)
         .expect("the oldest position is held");
-    bufs.iter()
-        .flat_map(|b| b.chunks(2 * PACKET).map(|c| c[4]))
+    let bytes: Vec<u8> = bufs.iter().flat_map(|b| b.iter().copied()).collect();
+    frame_tags(&bytes)
+}
+
+/// The tags of the [`chunk`] frames in `bytes`.
+pub fn frame_tags(bytes: &[u8]) -> Vec<u8> {
+    bytes
+        .chunks(PACKET)
+        .filter(|p| packet::pid(p) == 0x100 && packet::unit_start(p))
+        .map(|p| p[PACKET - 1])
         .collect()
 }
+
+/// The length of one [`chunk`].
+pub const CHUNK_BYTES: usize = 5 * PACKET;

@@ -2,11 +2,12 @@
 //! grid in whatever chunks the network delivers, drops what does not fit it, and hands out whole
 //! packets from the source's first PAT onwards, so a splice to this source starts cleanly.
 //!
-//! Output is slices of the received chunks. Only a packet split across two chunks is copied, into
-//! a small slab shared by many such joins: the hot path costs a refcount per chunk, not an
-//! allocation per packet.
+//! Output is pieces of the received chunks, still writable (the output program rewrites a
+//! spliced-in source in place before the bytes are frozen). Only a packet split across two
+//! chunks is copied, into a small slab shared by many such joins: the hot path costs a split per
+//! chunk, not an allocation per packet.
 
-use bytes::{Buf, Bytes, BytesMut};
+use bytes::{Buf, BytesMut};
 
 pub const PACKET: usize = 188;
 
@@ -22,14 +23,8 @@ const CONFIRM: u8 = 3;
 /// Joined packets are cut from slabs of this many bytes: one allocation per 64 joins.
 const CARRY_SLAB: usize = 64 * PACKET;
 
-/// Whole packets of one source, ready for the channel's ring.
-#[derive(Debug)]
-pub struct Aligned {
-    /// Whole packets only: `len % 188 == 0`, never empty.
-    pub data: Bytes,
-    /// Offset in `data` of the last PAT packet (PID 0) that starts a section.
-    pub last_pat: Option<usize>,
-}
+/// Whole packets of one source: `len % 188 == 0`, never empty.
+pub type Aligned = BytesMut;
 
 /// The source is not MPEG-TS (an HTML page, a JSON error, garbage).
 #[derive(Debug, PartialEq)]
@@ -84,7 +79,7 @@ impl Aligner {
 
     /// Feeds one received chunk (any length, any split); calls `emit` zero or more times with
     /// aligned output. Once it has returned `NotTs`, it always does.
-    pub fn push(&mut self, chunk: Bytes, emit: &mut impl FnMut(Aligned)) -> Result<(), NotTs> {
+    pub fn push(&mut self, chunk: BytesMut, emit: &mut impl FnMut(Aligned)) -> Result<(), NotTs> {
         if self.not_ts {
             return Err(NotTs);
         }
@@ -100,21 +95,17 @@ impl Aligner {
             };
             self.carry_extend(rest);
             pos = need;
-            let packet = self.carry.split().freeze();
-            let pat = is_pat(&packet);
-            if !self.started && pat {
+            let packet = self.carry.split();
+            if !self.started && is_pat(&packet) {
                 self.started = true;
             }
             if self.started {
-                emit(Aligned {
-                    data: packet,
-                    last_pat: pat.then_some(0),
-                });
+                emit(packet);
             } else {
                 self.skipped += PACKET as u64;
             }
         }
-        self.scan(&chunk, pos, emit)
+        self.scan(chunk, pos, emit)
     }
 
     /// Bytes dropped so far while (re)synchronising or before the first PAT.
@@ -126,14 +117,13 @@ impl Aligner {
     /// packet in `carry`.
     fn scan(
         &mut self,
-        chunk: &Bytes,
+        mut chunk: BytesMut,
         mut pos: usize,
         emit: &mut impl FnMut(Aligned),
     ) -> Result<(), NotTs> {
-        let bytes = &chunk[..];
         loop {
             if !self.synced {
-                match find_sync(bytes, pos) {
+                match find_sync(&chunk, pos) {
                     Sync::At(k) => {
                         self.drop_bytes(k - pos)?;
                         pos = k;
@@ -142,40 +132,35 @@ impl Aligner {
                     }
                     Sync::Unconfirmed(k) => {
                         self.drop_bytes(k - pos)?;
-                        self.carry_extend(bytes.get(k..).unwrap_or_default());
+                        self.carry_extend(chunk.get(k..).unwrap_or_default());
                         return Ok(());
                     }
-                    Sync::None => return self.drop_bytes(bytes.len() - pos),
+                    Sync::None => return self.drop_bytes(chunk.len() - pos),
                 }
             }
             let mut from = pos;
-            let mut last_pat = None;
-            while let Some(packet) = bytes.get(pos..pos + PACKET) {
+            while let Some(packet) = chunk.get(pos..pos + PACKET) {
                 if packet.first() != Some(&SYNC) {
                     break;
                 }
                 self.bump();
-                let pat = is_pat(packet);
                 if !self.started {
-                    if pat {
+                    if is_pat(packet) {
                         self.started = true;
                     } else {
                         self.skipped += PACKET as u64;
                         from = pos + PACKET;
                     }
                 }
-                if self.started && pat {
-                    last_pat = Some(pos - from);
-                }
                 pos += PACKET;
             }
             if self.started && pos > from {
-                emit(Aligned {
-                    data: chunk.slice(from..pos),
-                    last_pat,
-                });
+                let mut run = chunk.split_to(pos);
+                run.advance(from);
+                emit(run);
+                pos = 0;
             }
-            match bytes.get(pos..).unwrap_or_default() {
+            match chunk.get(pos..).unwrap_or_default() {
                 [] => return Ok(()),
                 tail @ [SYNC, ..] => {
                     self.bump();
@@ -327,13 +312,13 @@ mod tests {
         input: &[u8],
         sizes: impl IntoIterator<Item = usize>,
     ) -> (Vec<Aligned>, Result<(), NotTs>) {
-        let input = Bytes::copy_from_slice(input);
+        let input = BytesMut::from(input);
         let mut out = Vec::new();
         let mut at = 0;
         let mut sizes = sizes.into_iter();
         while at < input.len() {
             let len = sizes.next().unwrap_or(usize::MAX).min(input.len() - at);
-            let pushed = aligner.push(input.slice(at..at + len), &mut |a| out.push(a));
+            let pushed = aligner.push(BytesMut::from(&input[at..at + len]), &mut |a| out.push(a));
             at += len;
             if pushed.is_err() {
                 return (out, pushed);
@@ -346,21 +331,13 @@ mod tests {
     }
 
     fn check(a: &Aligned) {
-        assert!(!a.data.is_empty());
-        assert_eq!(a.data.len() % PACKET, 0);
-        assert!(a.data.chunks(PACKET).all(|p| p[0] == SYNC));
-        let pats: Vec<usize> = a
-            .data
-            .chunks(PACKET)
-            .enumerate()
-            .filter(|(_, p)| is_pat(p))
-            .map(|(i, _)| i * PACKET)
-            .collect();
-        assert_eq!(a.last_pat, pats.last().copied());
+        assert!(!a.is_empty());
+        assert_eq!(a.len() % PACKET, 0);
+        assert!(a.chunks(PACKET).all(|p| p[0] == SYNC));
     }
 
     fn concat(out: &[Aligned]) -> Vec<u8> {
-        out.iter().flat_map(|a| a.data.iter().copied()).collect()
+        out.iter().flat_map(|a| a.iter().copied()).collect()
     }
 
     fn random_sizes(seed: u64, max: usize) -> impl Iterator<Item = usize> {
@@ -381,7 +358,6 @@ mod tests {
             assert_eq!(result, Ok(()));
             assert!(concat(&out) == CLIP[pat..], "seed {seed}");
             assert_eq!(aligner.skipped(), pat as u64);
-            assert!(out.iter().filter_map(|a| a.last_pat).count() > 0);
         }
     }
 
@@ -440,7 +416,7 @@ mod tests {
             assert_eq!(result, Err(NotTs));
             assert!(out.is_empty());
             assert_eq!(
-                aligner.push(Bytes::from_static(CLIP), &mut |_| panic!()),
+                aligner.push(BytesMut::from(CLIP), &mut |_| panic!()),
                 Err(NotTs)
             );
         }
@@ -509,21 +485,19 @@ mod tests {
 
     #[test]
     fn aligned_chunks_are_passed_on_without_a_copy() {
-        let chunk = Bytes::from_static(CLIP);
+        let mut chunk = BytesMut::from(CLIP);
+        let second = chunk.split_off(PACKET * 100);
+        let (first_at, second_at) = (chunk[PACKET..].as_ptr(), second.as_ptr());
         let mut aligner = Aligner::new();
         let mut out = Vec::new();
-        aligner
-            .push(chunk.slice(..PACKET * 100), &mut |a| out.push(a))
-            .unwrap();
-        aligner
-            .push(chunk.slice(PACKET * 100..), &mut |a| out.push(a))
-            .unwrap();
+        aligner.push(chunk, &mut |a| out.push(a)).unwrap();
+        aligner.push(second, &mut |a| out.push(a)).unwrap();
         assert_eq!(out.len(), 2);
         // The first packet (before the PAT) is skipped: the rest is the chunk's own memory.
-        assert_eq!(out[0].data.as_ptr(), chunk[PACKET..].as_ptr());
-        assert_eq!(out[0].data.len(), PACKET * 99);
-        assert_eq!(out[1].data.as_ptr(), chunk[PACKET * 100..].as_ptr());
-        assert_eq!(out[1].data.len(), CLIP.len() - PACKET * 100);
+        assert_eq!(out[0].as_ptr(), first_at);
+        assert_eq!(out[0].len(), PACKET * 99);
+        assert_eq!(out[1].as_ptr(), second_at);
+        assert_eq!(out[1].len(), CLIP.len() - PACKET * 100);
     }
 
     #[test]
@@ -540,7 +514,7 @@ mod tests {
             "{} pieces for {chunks} chunks",
             out.len()
         );
-        let total: usize = out.iter().map(|a| a.data.len()).sum();
+        let total: usize = out.iter().map(|a| a.len()).sum();
         assert_eq!(total, input.len() - PACKET);
     }
 }

@@ -4,7 +4,7 @@
 //! httparse reads the size lines; the state machine around it is ours, because httparse has none
 //! that hands out payload without copying, tolerates a bare LF, or bounds the trailers.
 
-use bytes::{Buf, Bytes, BytesMut};
+use bytes::{Buf, BytesMut};
 
 /// The longest chunk-size line (size plus extensions) we accept.
 const MAX_SIZE_LINE: usize = 4096;
@@ -15,7 +15,7 @@ const MAX_TRAILERS: usize = 64 * 1024;
 #[derive(Debug)]
 pub(crate) enum Step {
     /// Payload bytes (a slice of the receive buffer).
-    Data(Bytes),
+    Data(BytesMut),
     /// The buffer holds no complete next element: read more, then call again.
     NeedMore,
     /// The last chunk and the trailers have been consumed.
@@ -79,7 +79,7 @@ impl Chunked {
                     } else {
                         State::Data(left)
                     };
-                    return Ok(Step::Data(buf.split_to(take).freeze()));
+                    return Ok(Step::Data(buf.split_to(take)));
                 }
                 State::DataEnd => match buf.first() {
                     None => return Ok(Step::NeedMore),

@@ -75,7 +75,7 @@ impl Response {
     /// `Ok(None)` at the end of a well-framed body. After an error (including `Stalled`), every
     /// later call fails. Dropping this future mid-read (e.g. in a `select!`) leaves the
     /// response unusable: later calls fail with `Closed`.
-    pub async fn next_chunk(&mut self) -> Result<Option<Bytes>, UpstreamError> {
+    pub async fn next_chunk(&mut self) -> Result<Option<BytesMut>, UpstreamError> {
         let result = self.next_chunk_inner().await;
         if result.is_err() {
             self.body = Body::Failed;
@@ -84,7 +84,7 @@ impl Response {
         result
     }
 
-    async fn next_chunk_inner(&mut self) -> Result<Option<Bytes>, UpstreamError> {
+    async fn next_chunk_inner(&mut self) -> Result<Option<BytesMut>, UpstreamError> {
         self.conn.check()?;
         loop {
             let buf = &mut self.conn.buf;
@@ -100,12 +100,12 @@ impl Response {
                         let take =
                             usize::try_from(*remaining).map_or(buf.len(), |r| r.min(buf.len()));
                         *remaining -= take as u64;
-                        return Ok(Some(buf.split_to(take).freeze()));
+                        return Ok(Some(buf.split_to(take)));
                     }
                 }
                 Body::Close => {
                     if !buf.is_empty() {
-                        return Ok(Some(buf.split().freeze()));
+                        return Ok(Some(buf.split()));
                     }
                 }
                 Body::Chunked(decoder) => match decoder.decode(buf) {
@@ -174,7 +174,7 @@ impl Response {
                 return Err(too_large(self.conn.origin()));
             }
             match first.take() {
-                None if rest.is_empty() => first = Some(chunk),
+                None if rest.is_empty() => first = Some(chunk.freeze()),
                 earlier => {
                     if let Some(earlier) = earlier {
                         rest.extend_from_slice(&earlier);
