@@ -1,24 +1,31 @@
 //! Criterion micro-benchmarks of the hot code (SPEC §8): HTTP request parsing, TS alignment and
-//! PAT search, fan-out bookkeeping per buffer, lineup and M3U rendering for 1,000 channels, and
-//! EPG filtering throughput. `cargo bench --bench hot_paths`.
+//! PAT search, the output program (passthrough and rewriting a spliced-in source), fan-out
+//! bookkeeping per buffer, lineup and M3U rendering for 1,000 channels, and EPG filtering
+//! throughput. `cargo bench --bench hot_paths`.
 
 use std::fmt::Write as _;
 use std::hint::black_box;
+use std::time::{Duration, Instant};
 
-use bytes::Bytes;
-use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use bytes::BytesMut;
+use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use streamforge::fake_provider::{FakeProvider, StreamVariant};
 use streamforge::hdhr::{self, GuideNumber, LineupEntry, M3uEntry};
 use streamforge::http::{Parse, parse_head};
+use streamforge::relay::program::{Piece, Program};
 use streamforge::relay::ring::Ring;
 use streamforge::relay::ts::{Aligned, Aligner};
 use streamforge::xmltv::{self, Limits, LineupChannel, SourceFile};
 
 /// The first `len` bytes of a fake provider stream, cut into `chunk`-sized buffers as an upstream
 /// read delivers.
-fn upstream_chunks(len: usize, chunk: usize) -> Vec<Bytes> {
-    let stream = FakeProvider::stream_bytes(&StreamVariant::default(), 0, len);
-    stream.chunks(chunk).map(Bytes::copy_from_slice).collect()
+fn upstream_chunks(len: usize, chunk: usize) -> Vec<BytesMut> {
+    variant_chunks(&StreamVariant::default(), len, chunk)
+}
+
+fn variant_chunks(variant: &StreamVariant, len: usize, chunk: usize) -> Vec<BytesMut> {
+    let stream = FakeProvider::stream_bytes(variant, 0, len);
+    stream.chunks(chunk).map(BytesMut::from).collect()
 }
 
 fn http_parsing(c: &mut Criterion) {
@@ -42,24 +49,87 @@ fn ts_alignment(c: &mut Criterion) {
         ("unaligned 64000-byte reads", 64_000),
     ] {
         let chunks = upstream_chunks(8 * 1024 * 1024, chunk);
-        let total: usize = chunks.iter().map(Bytes::len).sum();
+        let total: usize = chunks.iter().map(BytesMut::len).sum();
         group.throughput(Throughput::Bytes(total as u64));
         group.bench_function(name, |b| {
-            b.iter(|| {
-                let mut aligner = Aligner::new();
-                let mut pats = 0;
-                for chunk in &chunks {
-                    aligner
-                        .push(chunk.clone(), &mut |aligned: Aligned| {
-                            pats += usize::from(aligned.last_pat.is_some());
-                            black_box(aligned);
-                        })
-                        .expect("TS");
-                }
-                pats
-            })
+            b.iter_batched(
+                || chunks.clone(),
+                |chunks| {
+                    let mut aligner = Aligner::new();
+                    let mut pieces = 0;
+                    for chunk in chunks {
+                        aligner
+                            .push(chunk, &mut |aligned: Aligned| {
+                                pieces += 1;
+                                black_box(aligned);
+                            })
+                            .expect("TS");
+                    }
+                    pieces
+                },
+                BatchSize::LargeInput,
+            )
         });
     }
+    group.finish();
+}
+
+/// The output program per 64 KiB read: the session's first source passed through (a header
+/// check per packet, plus PSI and frame starts), and a source spliced in from another encoder
+/// (every packet's PID, counter and clocks rewritten in place).
+fn output_program(c: &mut Criterion) {
+    let len = 8 * 1024 * 1024;
+    let read = 188 * 348;
+    let first = upstream_chunks(len, read);
+    let other_encoder = StreamVariant {
+        pmt_pid: Some(0x42),
+        es_pids: vec![0x211, 0x212],
+        clock_offset: 5_000_000_000,
+        ..StreamVariant::default()
+    };
+    let backup = variant_chunks(&other_encoder, len, read);
+    let mut group = c.benchmark_group("output program, per 64 KiB");
+    group.throughput(Throughput::Elements(first.len() as u64));
+    let run = |program: &mut Program, attempt: u64, chunks: Vec<BytesMut>, now: Instant| {
+        let mut bytes = 0;
+        for chunk in chunks {
+            program.receive(attempt, chunk);
+            program.release(now, &mut |piece: Piece| bytes += piece.data.len());
+        }
+        bytes
+    };
+    group.bench_function("passthrough", |b| {
+        b.iter_batched(
+            || first.clone(),
+            |chunks| {
+                let now = Instant::now();
+                let mut program = Program::new(Duration::from_millis(1500));
+                let mut chunks = chunks.into_iter();
+                program.receive(1, chunks.next().expect("a read"));
+                program.splice(1, false, now);
+                run(&mut program, 1, chunks.collect(), now)
+            },
+            BatchSize::LargeInput,
+        )
+    });
+    group.bench_function("rewriting a spliced-in source", |b| {
+        b.iter_batched(
+            || (first[..4].to_vec(), backup.clone()),
+            |(primary, chunks)| {
+                let now = Instant::now();
+                let mut program = Program::new(Duration::from_millis(1500));
+                let mut primary = primary.into_iter();
+                program.receive(1, primary.next().expect("a read"));
+                program.splice(1, false, now);
+                run(&mut program, 1, primary.collect(), now);
+                let mut chunks = chunks.into_iter();
+                program.receive(2, chunks.next().expect("a read"));
+                program.splice(2, false, now);
+                run(&mut program, 2, chunks.collect(), now)
+            },
+            BatchSize::LargeInput,
+        )
+    });
     group.finish();
 }
 
@@ -68,7 +138,7 @@ fn fanout(c: &mut Criterion) {
     let mut pieces = Vec::new();
     for chunk in upstream_chunks(4 * 1024 * 1024, 188 * 348) {
         aligner
-            .push(chunk, &mut |a: Aligned| pieces.push((a.data, a.last_pat)))
+            .push(chunk, &mut |a: Aligned| pieces.push(a.freeze()))
             .expect("TS");
     }
     let mut group = c.benchmark_group("fanout");
@@ -77,17 +147,17 @@ fn fanout(c: &mut Criterion) {
         group.bench_function(format!("push + {viewers} viewers read, per buffer"), |b| {
             b.iter(|| {
                 let mut ring = Ring::new(3 * 1024 * 1024);
-                ring.push(Aligned {
-                    data: pieces[0].0.clone(),
-                    last_pat: Some(0),
+                ring.push(Piece {
+                    data: pieces[0].clone(),
+                    start: Some(0),
                 });
-                let start = ring.start().expect("a PAT");
+                let start = ring.start().expect("a start");
                 let mut positions = vec![start; viewers];
                 let mut out = Vec::with_capacity(64);
-                for (data, last_pat) in &pieces {
-                    ring.push(Aligned {
+                for data in &pieces {
+                    ring.push(Piece {
                         data: data.clone(),
-                        last_pat: *last_pat,
+                        start: None,
                     });
                     for position in &mut positions {
                         out.clear();
@@ -200,6 +270,7 @@ criterion_group!(
     benches,
     http_parsing,
     ts_alignment,
+    output_program,
     fanout,
     lineup_rendering,
     epg_filtering

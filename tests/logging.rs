@@ -280,7 +280,7 @@ fn debug_adds_lines_that_info_leaves_out() {
     // The relay's own steps: each attempt, the splice that starts the viewers, each viewer.
     for step in [
         ": attempt 1 on ",
-        ": attempt 1 feeds the viewers (First)",
+        ": attempt 1 feeds the viewers (First, from a keyframe)",
         " tuned in",
     ] {
         assert!(

@@ -220,9 +220,9 @@ impl Channel {
                 kind,
                 forced,
             } => {
-                let at = if forced { "a PAT" } else { "a keyframe" };
+                let from = if forced { "a PAT" } else { "a keyframe" };
                 log::debug!(
-                    "channel {}: attempt {attempt} feeds the viewers ({kind:?}, from {at})",
+                    "channel {}: attempt {attempt} feeds the viewers ({kind:?}, from {from})",
                     self.info.number
                 );
                 add(

@@ -9,6 +9,8 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Condvar, Mutex, mpsc};
 use std::time::{Duration, Instant};
 
+pub mod ts;
+
 use nix::sys::signal::{self, Signal};
 use nix::unistd::Pid;
 

@@ -93,7 +93,7 @@ impl Output {
         self.pmt = pmt;
         self.pmt_discontinuity = discontinuity;
         self.pat_packet =
-            psi::section_packet(PAT_PID, &self.pat_section, false).unwrap_or_else(|| null_packet());
+            psi::section_packet(PAT_PID, &self.pat_section, false).unwrap_or_else(null_packet);
         self.pmt_packet = self.pmt_packet_for(false);
     }
 
@@ -107,7 +107,7 @@ impl Output {
                 bare.streams.iter_mut().for_each(|s| s.descriptors.clear());
                 psi::section_packet(pid, &psi::write_pmt(&bare), discontinuity)
             })
-            .unwrap_or_else(|| null_packet())
+            .unwrap_or_else(null_packet)
     }
 
     fn next_cc(&mut self, pid: u16) -> u8 {

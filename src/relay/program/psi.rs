@@ -64,7 +64,7 @@ impl SectionReader {
         }
         if self.want.is_none() && self.buf.len() >= 3 {
             let len = 3 + usize::from(u16::from_be_bytes([self.buf[1], self.buf[2]]) & 0x0fff);
-            if len > MAX_SECTION || len < 12 {
+            if !(12..=MAX_SECTION).contains(&len) {
                 self.active = false;
                 return None;
             }

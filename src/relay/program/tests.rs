@@ -100,11 +100,10 @@ fn watch(bytes: &[u8], video_pid: u16, audio_pid: u16, pmt_pid: u16) -> Seen {
         }
         if pid == pmt_pid
             && let Some(pmt) = pmt_reader.push(p).and_then(psi::parse_pmt)
+            && seen.pmt_versions.last() != Some(&pmt.version)
         {
-            if seen.pmt_versions.last() != Some(&pmt.version) {
-                seen.pmt_versions.push(pmt.version);
-                seen.pmts.push(pmt);
-            }
+            seen.pmt_versions.push(pmt.version);
+            seen.pmts.push(pmt);
         }
         if !packet::unit_start(p) {
             continue;
