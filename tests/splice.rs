@@ -176,7 +176,7 @@ fn ffmpeg_and_a_joining_viewer_see_one_program_across_a_failover_and_the_return(
     let remuxed = dir.join("ffmpeg.ts");
     let url = setup.server.url(&format!("/auto/v{CHANNEL}"));
     let started = Instant::now();
-    let mut ffmpeg = Command::new("ffmpeg")
+    let ffmpeg = Command::new("ffmpeg")
         .args(["-nostdin", "-v", "warning", "-i", &url])
         .args(["-map", "0:v:0", "-map", "0:a:0", "-c", "copy", "-t", "18"])
         .args(["-f", "mpegts", "-y"])
