@@ -96,7 +96,15 @@ fn capture_until(server: &Server, limit: Duration, done: impl Fn() -> bool) -> V
         + 4;
     assert!(data.starts_with(b"HTTP/1.1 200"));
     data.drain(..head);
-    data.truncate(data.len() / 188 * 188);
+    // End before the last video PES start, so the capture does not end in a partial frame (the
+    // clip's PES packets are sent whole, one after another).
+    let is_frame_start =
+        |p: &[u8]| p[1] & 0x40 != 0 && (u16::from(p[1] & 0x1f) << 8 | u16::from(p[2])) == 0x100;
+    let last = data
+        .chunks_exact(188)
+        .rposition(is_frame_start)
+        .expect("video");
+    data.truncate(last * 188);
     data
 }
 

@@ -275,16 +275,18 @@ impl Output {
             (_, _, Some(last), Some(first)) => packet::offset33(first, packet::add33(last, step)),
             _ => 0,
         };
-        // Never behind what was sent: PTS after the last shown frame, PCR after the last PCR.
-        let pushes = [
+        // Never behind what was sent: the first frame shown once the last one shown has had its
+        // frame's time, the PCR after the last PCR.
+        let floors = [
             (self.clocks.video_pts_max, cut.pts, frame),
             (self.clocks.pcr, cut.pcr, 1),
         ];
-        for (last, first, margin) in pushes {
+        for (last, first, margin) in floors {
             if let (Some(last), Some(first)) = (last, first) {
-                let behind = packet::ahead33(last, packet::add33(first, offset));
-                if behind >= 0 {
-                    offset = packet::add33(offset, behind as u64 + margin);
+                let short =
+                    packet::ahead33(packet::add33(last, margin), packet::add33(first, offset));
+                if short > 0 {
+                    offset = packet::add33(offset, short as u64);
                 }
             }
         }

@@ -59,8 +59,9 @@ struct Seen {
     cc_errors: usize,
     pcr_back: usize,
     dts_back: usize,
-    /// DTS of each video PES, in order.
+    /// DTS and PTS of each video PES, in order.
     video_dts: Vec<u64>,
+    video_pts: Vec<u64>,
     audio_pts: Vec<u64>,
     /// Tag bytes of the video frames, in order.
     tags: Vec<u8>,
@@ -123,6 +124,7 @@ fn watch(bytes: &[u8], video_pid: u16, audio_pid: u16, pmt_pid: u16) -> Seen {
                 seen.dts_back += 1;
             }
             seen.video_dts.push(dts);
+            seen.video_pts.push(pts.expect("video has a PTS"));
             seen.tags.push(p[PACKET - 1]);
         } else if pid == audio_pid {
             seen.audio_pts.push(pts.expect("audio has a PTS"));
@@ -387,4 +389,36 @@ fn a_source_that_is_not_spliced_in_keeps_only_what_it_may_start_from() {
     }
     assert!(rig.out.is_empty());
     assert!(rig.receive(1, &source.frames("K", 0)), "a keyframe is kept");
+}
+
+#[test]
+fn the_first_new_frame_is_shown_after_the_last_old_one_has_had_its_time() {
+    let mut rig = Rig::new();
+    let mut first = primary();
+    let mut frames = first.frames("KPPP", 0);
+    // Frame 2 is shown last, three frames after it is decoded (B-frames before it).
+    for p in frames.chunks_mut(PACKET) {
+        if packet::pid(p) == 0x100 && packet::unit_start(p) && p[PACKET - 1] == 2 {
+            let at = packet::pes_header(p).unwrap().pts.unwrap();
+            let pts = packet::read_timestamp(p, at);
+            packet::write_timestamp(p, at, pts + 3 * FRAME_TICKS);
+        }
+    }
+    rig.receive(1, &frames);
+    rig.splice(1, false);
+    rig.program.forget(1);
+    let mut second = backup();
+    rig.receive(2, &second.frames("KP", 20));
+    rig.splice(2, false);
+    rig.receive(2, &second.frames("K", 22));
+    let seen = watch(&rig.out, 0x100, 0x101, 0x1000);
+    assert_eq!(seen.tags, [0, 1, 2, 20, 21]);
+    let shown_last = seen.video_pts[2];
+    assert_eq!(
+        packet::ahead33(seen.video_pts[3], shown_last),
+        FRAME_TICKS as i64,
+        "{:?}",
+        seen.video_pts
+    );
+    assert_eq!(seen.dts_back, 0);
 }
