@@ -31,7 +31,7 @@ pub struct Cut {
     pub pat_first: bool,
     /// Whether the frame is a random-access point, once known.
     pub access: Option<bool>,
-    /// The source's last PCR base before the cut.
+    /// The source's first PCR base at or after the cut, filled in when it is spliced in.
     pub pcr: Option<u64>,
     /// The frame's DTS (its PTS when it has no DTS) and PTS.
     pub dts: Option<u64>,
@@ -78,14 +78,11 @@ struct Scan {
     lead: Option<Lead>,
     pcr_pid: Option<u16>,
     audio: Vec<AudioTrack>,
-    last_pcr: Option<u64>,
     /// The first PAT since the lead stream's last packet, and whether audio was whole there.
     pat_since_lead: Option<(u64, bool)>,
     frame: Option<FrameScan>,
-    /// The current frame has a cut (the newest one).
+    /// The current frame has a cut (the newest one), still waiting for its verdict.
     frame_has_cut: bool,
-    /// The verdict on a frame with a cut that just ended without one.
-    ended_frame: Option<bool>,
 }
 
 /// One source: its scan, its cuts, and its bytes from the oldest cut still wanted.
@@ -105,28 +102,28 @@ impl SourceStream {
     pub fn push(&mut self, data: BytesMut) {
         for (i, packet) in data.chunks_exact(PACKET).enumerate() {
             let at = self.end + (i * PACKET) as u64;
-            let cut = self.scan.packet(packet, at);
-            if let Some(verdict) = self.scan.ended_frame.take() {
-                self.judge_newest(verdict);
-            }
-            if let Some(cut) = cut {
-                self.cuts.push_back(cut);
-            }
-            if self.scan.frame_has_cut
-                && let Some(verdict) = self.scan.frame.as_ref().and_then(FrameScan::verdict)
-            {
-                self.judge_newest(verdict);
-            }
+            self.scan.packet(packet, at, &mut self.cuts);
         }
         self.end += data.len() as u64;
         self.held.push_back(data);
     }
 
-    /// Settles the newest cut's verdict, once.
-    fn judge_newest(&mut self, verdict: bool) {
-        if let Some(cut) = self.cuts.back_mut().filter(|c| c.access.is_none()) {
-            cut.access = Some(verdict);
+    /// The source's first PCR base from `from` on, in the bytes still held.
+    pub fn first_pcr(&self, from: u64) -> Option<u64> {
+        let pcr_pid = self.scan.pcr_pid?;
+        let mut at = self.held_from;
+        for piece in &self.held {
+            let skip = from.saturating_sub(at).min(piece.len() as u64) as usize;
+            at += piece.len() as u64;
+            let found = piece[skip..]
+                .chunks_exact(PACKET)
+                .filter(|p| packet::pid(p) == pcr_pid)
+                .find_map(packet::pcr);
+            if found.is_some() {
+                return found;
+            }
         }
+        None
     }
 
     pub fn learnt(&self) -> &Learnt {
@@ -205,23 +202,35 @@ impl SourceStream {
 }
 
 impl Scan {
-    /// Reads one packet at stream offset `at`; returns a cut made just before it (or before the
-    /// PAT that preceded it).
-    fn packet(&mut self, packet: &[u8], at: u64) -> Option<Cut> {
+    /// Reads one packet at stream offset `at`: a cut made just before it (or before the PAT
+    /// that preceded it) goes to `cuts`, and so does the verdict on the newest cut's frame.
+    /// Most packets are the lead's, in mid-frame: they cost a PID and a flag check.
+    fn packet(&mut self, packet: &[u8], at: u64, cuts: &mut VecDeque<Cut>) {
         let pid = packet::pid(packet);
-        if Some(pid) == self.pcr_pid
-            && let Some(pcr) = packet::pcr(packet)
-        {
-            self.last_pcr = Some(pcr);
+        let start = packet::unit_start(packet);
+        if let Some(lead) = self.lead.filter(|l| l.pid == pid) {
+            if start {
+                self.frame_starts(packet, at, lead, cuts);
+            } else if self.frame_has_cut
+                && let Some(frame) = self.frame.as_mut()
+                && let Some(verdict) = frame.push(packet::payload(packet))
+            {
+                judge_newest(cuts, verdict);
+                self.frame_has_cut = false;
+            }
+            self.pat_since_lead = None;
+            return;
         }
         if pid == PAT_PID {
-            return self.pat_packet(packet, at);
+            if let Some(cut) = self.pat_packet(packet, at) {
+                cuts.push_back(cut);
+            }
+            return;
         }
         if Some(pid) == self.learnt.pat.map(|p| p.pmt_pid) {
             self.pmt_packet(packet);
-            return None;
+            return;
         }
-        let start = packet::unit_start(packet);
         if let Some(track) = self.audio.iter_mut().find(|t| t.pid == pid) {
             let len = packet::payload(packet).len();
             if start {
@@ -232,13 +241,6 @@ impl Scan {
                 track.remaining = track.remaining.saturating_sub(len);
             }
         }
-        let lead = self.lead.filter(|l| l.pid == pid)?;
-        let cut = start.then(|| self.frame_starts(packet, at, lead)).flatten();
-        if !start && let Some(frame) = self.frame.as_mut() {
-            frame.push(packet::payload(packet));
-        }
-        self.pat_since_lead = None;
-        cut
     }
 
     fn audio_whole(&self) -> bool {
@@ -270,7 +272,7 @@ impl Scan {
             at,
             pat_first: true,
             access: Some(false),
-            pcr: self.last_pcr,
+            pcr: None,
             dts: None,
             pts: None,
         })
@@ -316,12 +318,11 @@ impl Scan {
 
     /// A PES of the lead stream starts: judge the previous frame, start on this one, and cut
     /// here if the place is clean.
-    fn frame_starts(&mut self, packet: &[u8], at: u64, lead: Lead) -> Option<Cut> {
-        if let Some(mut previous) = self.frame.take() {
-            let verdict = previous.finish();
-            if self.frame_has_cut {
-                self.ended_frame = Some(verdict);
-            }
+    fn frame_starts(&mut self, packet: &[u8], at: u64, lead: Lead, cuts: &mut VecDeque<Cut>) {
+        if let Some(mut previous) = self.frame.take()
+            && self.frame_has_cut
+        {
+            judge_newest(cuts, previous.finish());
         }
         let header = packet::pes_header(packet);
         let clean = match self.pat_since_lead {
@@ -351,14 +352,23 @@ impl Scan {
                 verdict
             }
         };
-        self.frame_has_cut = clean;
-        clean.then_some(Cut {
-            at: self.pat_since_lead.map_or(at, |(pat, _)| pat),
-            pat_first: self.pat_since_lead.is_some(),
-            access,
-            pcr: self.last_pcr,
-            dts,
-            pts,
-        })
+        self.frame_has_cut = clean && access.is_none();
+        if clean {
+            cuts.push_back(Cut {
+                at: self.pat_since_lead.map_or(at, |(pat, _)| pat),
+                pat_first: self.pat_since_lead.is_some(),
+                access,
+                pcr: None,
+                dts,
+                pts,
+            });
+        }
+    }
+}
+
+/// Settles the newest cut's verdict.
+fn judge_newest(cuts: &mut VecDeque<Cut>, verdict: bool) {
+    if let Some(cut) = cuts.back_mut().filter(|c| c.access.is_none()) {
+        cut.access = Some(verdict);
     }
 }

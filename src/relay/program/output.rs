@@ -116,8 +116,20 @@ impl Output {
         *slot
     }
 
-    /// Records a packet the viewers get: its counter and its clocks.
-    pub fn sent(&mut self, packet: &[u8]) {
+    /// Learns from what the viewers got last (oldest first) their continuity counters and
+    /// clocks, before a splice: the steady state never pays for it.
+    pub fn catch_up<'a>(&mut self, recent: impl Iterator<Item = &'a [u8]>) {
+        self.clocks = Clocks::default();
+        self.audio.clear();
+        for piece in recent {
+            for packet in piece.chunks_exact(PACKET) {
+                self.sent(packet);
+            }
+        }
+    }
+
+    /// Records a packet the viewers got: its counter and its clocks.
+    fn sent(&mut self, packet: &[u8]) {
         let pid = packet::pid(packet);
         if pid == NULL_PID {
             return;
@@ -321,7 +333,6 @@ impl Output {
         {
             mapping.discontinuity.swap_remove(i);
         }
-        self.sent(packet);
     }
 
     /// Puts our PAT or PMT in place of the source's (a section's later packets become null).
