@@ -100,7 +100,16 @@ pub struct SourceStream {
 impl SourceStream {
     /// Scans and holds the next whole packets of the source.
     pub fn push(&mut self, data: BytesMut) {
+        let lead = self.scan.lead.map(|l| l.pid);
         for (i, packet) in data.chunks_exact(PACKET).enumerate() {
+            // The bulk of a stream: the lead's packets in mid-frame, once the frame is judged.
+            let mid_frame = Some(packet::pid(packet)) == lead && !packet::unit_start(packet);
+            if mid_frame && !self.scan.frame_has_cut {
+                if self.scan.pat_since_lead.is_some() {
+                    self.scan.pat_since_lead = None;
+                }
+                continue;
+            }
             let at = self.end + (i * PACKET) as u64;
             self.scan.packet(packet, at, &mut self.cuts);
         }
