@@ -217,6 +217,7 @@ fn a_variant_stream_has_its_pids_and_language_and_plays_across_a_clock_wrap() {
         audio_language: Some(*b"fra"),
         // The 33-bit clock wraps about 3.6 s in.
         clock_offset: (1 << 33) - 5 * 90_000,
+        ..StreamVariant::default()
     };
     let dir = tempfile::tempdir().unwrap();
     let capture = check_live_stream(&variant, 0x0211, dir.path());

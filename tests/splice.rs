@@ -15,7 +15,7 @@ use common::ts::{Report, inspect};
 use common::{EventLog, Sandbox, Server};
 use streamforge::fake_provider::{
     DEMO_BACKUP_STREAM, DEMO_PRIMARY_STREAM, FakeAccount, FakeProvider, Fault, ProviderOptions,
-    StreamVariant, demo_catalog,
+    StreamVariant, demo_backup_variant, demo_catalog,
 };
 
 const PASSWORD: &str = "Pw-Splice-31";
@@ -26,16 +26,6 @@ const LIMIT: Duration = Duration::from_secs(90);
 const FPS: f64 = 25.0;
 /// Fast deadlines, so the failover and the return happen within a test's patience.
 const FAST: &str = "[deadlines]\nstall = \"2s\"\nupgrade_interval = \"4s\"\nlinger = \"1s\"\n";
-
-/// The backup as another encoder would send it: other PIDs, another clock origin.
-fn other_encoder() -> StreamVariant {
-    StreamVariant {
-        pmt_pid: Some(0x42),
-        es_pids: vec![0x211, 0x212],
-        clock_offset: 5_000_000_000,
-        ..StreamVariant::default()
-    }
-}
 
 /// Fields drop in order: the event follower and the server stop before their data dir goes.
 struct Setup {
@@ -175,7 +165,7 @@ fn assert_one_program(report: &Report, what: &str) {
 
 #[test]
 fn ffmpeg_and_a_joining_viewer_see_one_program_across_a_failover_and_the_return() {
-    let setup = appliance(other_encoder());
+    let setup = appliance(demo_backup_variant());
     // The primary drops once, about 6 s in.
     setup
         .provider
@@ -232,4 +222,73 @@ fn ffmpeg_and_a_joining_viewer_see_one_program_across_a_failover_and_the_return(
     assert_eq!(audio_backwards, 0);
     assert!(audio_step < 3.0, "largest audio step {audio_step} s");
     assert_eq!(decoder_errors(&remuxed), "", "decoding ffmpeg's output");
+}
+
+#[test]
+fn a_backup_without_audio_changes_the_program_version_and_ffmpeg_keeps_the_video_going() {
+    let setup = appliance(StreamVariant {
+        drop_audio: true,
+        ..demo_backup_variant()
+    });
+    setup
+        .provider
+        .set_stream_fault(DEMO_PRIMARY_STREAM, Fault::DropAfter(300_000), Some(1));
+    let dir = setup.sandbox.path();
+    let remuxed = dir.join("ffmpeg.ts");
+    let url = setup.server.url(&format!("/auto/v{CHANNEL}"));
+    let ffmpeg = Command::new("ffmpeg")
+        .args(["-nostdin", "-v", "warning", "-i", &url])
+        .args([
+            "-map", "0:v:0", "-c", "copy", "-t", "18", "-f", "mpegts", "-y",
+        ])
+        .arg(&remuxed)
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("ffmpeg must be installed");
+    let log = &setup.events;
+    log.wait_for("session", "started", LIMIT);
+    let joined = capture_until(&setup.server, LIMIT, || {
+        log.count("upgrade", "back to the better stream main:101") > 0
+    });
+    let output = ffmpeg.wait_with_output().unwrap();
+    let ffmpeg_said = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert!(output.status.success(), "{ffmpeg_said}");
+
+    let report = inspect(&joined);
+    let versions: Vec<u8> = report.pmts.iter().map(|(v, _)| *v).collect();
+    assert_eq!(
+        versions.len(),
+        3,
+        "a new version at each change: {:?}",
+        report.pmts
+    );
+    assert_eq!(
+        report.pmts[1].1,
+        [(0x1b, 0x100)],
+        "video only on the backup"
+    );
+    assert_eq!(
+        report.pmts[2].1, report.pmts[0].1,
+        "the primary's program again"
+    );
+    assert_eq!(report.cc_errors, Vec::<String>::new());
+    assert_eq!((report.pcr_backwards, report.dts_backwards), (0, 0));
+    let raw = dir.join("joined.ts");
+    std::fs::write(&raw, &joined).unwrap();
+    assert_eq!(
+        decoder_errors(&raw),
+        "",
+        "decoding the joined viewer's capture"
+    );
+
+    let streams = timeline(&remuxed);
+    let (frames, first, last, step, backwards) = streams[0];
+    assert!(
+        frames as f64 >= 0.8 * 18.0 * FPS,
+        "{frames} frames: {ffmpeg_said}"
+    );
+    assert!(
+        last - first > 17.0 && backwards == 0 && step < 3.0,
+        "{streams:?}"
+    );
 }

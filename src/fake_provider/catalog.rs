@@ -64,8 +64,21 @@ pub const DEMO_PRIMARY_STREAM: u64 = 101;
 /// The backup stream of the same channel (same guide id, lower quality).
 pub const DEMO_BACKUP_STREAM: u64 = 102;
 
+/// The demo backup as another encoder sends it: other PMT and elementary PIDs, an audio
+/// language, and an unrelated clock (which wraps its 33 bits about 2.4 hours in).
+pub fn demo_backup_variant() -> StreamVariant {
+    StreamVariant {
+        pmt_pid: Some(0x42),
+        es_pids: vec![0x211, 0x212],
+        audio_language: Some(*b"eng"),
+        clock_offset: 5_000_000_000,
+        ..StreamVariant::default()
+    }
+}
+
 /// A handful of channels for `streamforge demo`. One channel has two streams: a primary
-/// ([`DEMO_PRIMARY_STREAM`], FHD) and a backup ([`DEMO_BACKUP_STREAM`], HD); one stream is chunked.
+/// ([`DEMO_PRIMARY_STREAM`], FHD) and a backup ([`DEMO_BACKUP_STREAM`], HD) from another encoder
+/// ([`demo_backup_variant`]); one stream is chunked.
 pub fn demo_catalog() -> (Vec<FakeCategory>, Vec<FakeStream>) {
     let categories = vec![
         FakeCategory::new("1", "UK| GENERAL"),
@@ -85,13 +98,16 @@ pub fn demo_catalog() -> (Vec<FakeCategory>, Vec<FakeStream>) {
             Some("sfone.uk"),
             Framing::Close,
         ),
-        stream(
-            DEMO_BACKUP_STREAM,
-            "UK: StreamForge One HD (720p)",
-            "1",
-            Some("sfone.uk"),
-            Framing::Close,
-        ),
+        FakeStream {
+            variant: demo_backup_variant(),
+            ..stream(
+                DEMO_BACKUP_STREAM,
+                "UK: StreamForge One HD (720p)",
+                "1",
+                Some("sfone.uk"),
+                Framing::Close,
+            )
+        },
         stream(
             201,
             "UK: SF News HD",

@@ -34,6 +34,9 @@ pub struct StreamVariant {
     /// 90 kHz ticks added to every PCR, OPCR, PTS and DTS (33-bit wrap included): another
     /// encoder's clock.
     pub clock_offset: u64,
+    /// Video only: no audio track in the PMT, and the audio packets sent as null packets (so
+    /// the stream's byte offsets stay those of the clip).
+    pub drop_audio: bool,
 }
 
 /// What changes in one packet of the clip from loop to loop.
@@ -83,7 +86,11 @@ pub(super) fn live_clip(variant: &StreamVariant) -> &'static LiveClip {
 /// `clip` with the PIDs and PMT of `variant`.
 fn variant_clip(clip: &[u8], variant: &StreamVariant) -> Vec<u8> {
     let mut out = clip.to_vec();
-    if variant.pmt_pid.is_none() && variant.es_pids.is_empty() && variant.audio_language.is_none() {
+    if variant.pmt_pid.is_none()
+        && variant.es_pids.is_empty()
+        && variant.audio_language.is_none()
+        && !variant.drop_audio
+    {
         return out;
     }
     let psi_of = |pid: u16| {
@@ -109,8 +116,18 @@ fn variant_clip(clip: &[u8], variant: &StreamVariant) -> Vec<u8> {
         targets.len() == map.len() && targets.iter().all(|&p| (0x10..NULL_PID).contains(&p)),
         "a variant's PIDs are distinct and in 0x10..0x1fff: {variant:?}"
     );
-    let remap = |pid: u16| map.get(&pid).copied().unwrap_or(pid);
+    let dropped: Vec<u16> = pmt
+        .streams
+        .iter()
+        .filter(|es| variant.drop_audio && psi::is_audio(es.stream_type))
+        .map(|es| es.pid)
+        .collect();
+    let remap = |pid: u16| match dropped.contains(&pid) {
+        true => NULL_PID,
+        false => map.get(&pid).copied().unwrap_or(pid),
+    };
     let mut new_pmt = pmt.clone();
+    new_pmt.streams.retain(|es| !dropped.contains(&es.pid));
     new_pmt.pcr_pid = remap(pmt.pcr_pid);
     for es in &mut new_pmt.streams {
         es.pid = remap(es.pid);
@@ -139,6 +156,9 @@ fn variant_clip(clip: &[u8], variant: &StreamVariant) -> Vec<u8> {
         let new = remap(pid);
         packet[1] = (packet[1] & 0xe0) | (new >> 8) as u8;
         packet[2] = new as u8;
+        if new == NULL_PID {
+            packet[1] &= !0x40;
+        }
     }
     out
 }
@@ -555,6 +575,7 @@ mod tests {
             es_pids: vec![0x0211, 0x0222],
             audio_language: Some(*b"fra"),
             clock_offset: WRAP_MASK - 45_000,
+            drop_audio: false,
         };
         let clip = live_clip(&variant);
         assert_eq!(clip.duration(), plain().duration());
@@ -607,6 +628,34 @@ mod tests {
             "located through the offset clock"
         );
         assert_eq!(plain().locate(piece), None);
+    }
+
+    #[test]
+    fn a_video_only_variant_sends_null_packets_where_the_audio_was() {
+        let variant = StreamVariant {
+            drop_audio: true,
+            ..StreamVariant::default()
+        };
+        let mut data = Vec::new();
+        live_clip(&variant).write(0, CLIP.len(), &mut data);
+        let pids = |d: &[u8]| d.chunks(PACKET).filter(|p| ts::pid(p) == 0x101).count();
+        assert!(pids(CLIP) > 100);
+        assert_eq!(pids(&data), 0, "no audio packets");
+        let nulls = data
+            .chunks(PACKET)
+            .filter(|p| ts::pid(p) == NULL_PID)
+            .count();
+        assert_eq!(nulls, pids(CLIP));
+        let pmt = data
+            .chunks(PACKET)
+            .filter(|p| ts::pid(p) == 0x1000)
+            .find_map(|p| {
+                let (start, len) = psi::section(p)?;
+                psi::parse_pmt(&p[start..start + len])
+            })
+            .expect("a PMT");
+        assert_eq!(pmt.streams.len(), 1);
+        assert_eq!(data.len(), CLIP.len());
     }
 
     #[test]

@@ -31,8 +31,8 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 pub use catalog::{
-    DEMO_BACKUP_STREAM, DEMO_PRIMARY_STREAM, FakeCategory, FakeStream, Framing, demo_catalog,
-    generated_catalog,
+    DEMO_BACKUP_STREAM, DEMO_PRIMARY_STREAM, FakeCategory, FakeStream, Framing,
+    demo_backup_variant, demo_catalog, generated_catalog,
 };
 pub use faults::Fault;
 pub use live::StreamVariant;
