@@ -16,3 +16,18 @@ ffmpeg -hide_banner -loglevel error -y \
   -fflags +bitexact -flags:v +bitexact -flags:a +bitexact \
   -f mpegts -mpegts_flags +resend_headers \
   assets/clip.ts
+
+# assets/clip-other.ts: the same program shape from "another encoder", for backups: a 1.6 s GOP
+# (so its keyframes fall elsewhere), 9.6 s (six whole GOPs: every loop starts at a keyframe),
+# another picture and tone, its own service id and PIDs.
+ffmpeg -hide_banner -loglevel error -y \
+  -f lavfi -i "smptebars=size=640x360:rate=25,drawtext=fontfile=$font:text='BACKUP %{pts\\:hms}':x=20:y=300:fontsize=28:fontcolor=white:box=1:boxcolor=black@0.6" \
+  -f lavfi -i "sine=frequency=660:sample_rate=48000" \
+  -t 9.6 -map 0:v -map 1:a \
+  -c:v libx264 -preset veryfast -threads 1 -b:v 250k -maxrate 250k -bufsize 500k \
+  -g 40 -keyint_min 40 -sc_threshold 0 -pix_fmt yuv420p \
+  -c:a aac -b:a 64k -ac 2 \
+  -fflags +bitexact -flags:v +bitexact -flags:a +bitexact \
+  -f mpegts -mpegts_flags +resend_headers \
+  -mpegts_service_id 7 -mpegts_pmt_start_pid 0x0500 -mpegts_start_pid 0x0300 \
+  assets/clip-other.ts

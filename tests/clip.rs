@@ -10,7 +10,8 @@ use std::process::Command;
 use std::time::Duration;
 
 use streamforge::fake_provider::{
-    DEMO_PRIMARY_STREAM, FakeProvider, ProviderOptions, RedirectStyle, StreamVariant, demo_catalog,
+    ClipKind, DEMO_PRIMARY_STREAM, FakeProvider, ProviderOptions, RedirectStyle, StreamVariant,
+    demo_catalog,
 };
 
 const PACKET: usize = 188;
@@ -235,5 +236,34 @@ fn a_variant_stream_has_its_pids_and_language_and_plays_across_a_clock_wrap() {
     assert!(
         shown.contains("codec_name=aac|id=0x222|tag:language=fra"),
         "{shown}"
+    );
+}
+
+#[test]
+fn another_encoder_s_clip_runs_on_across_its_loop_points_too() {
+    let variant = StreamVariant {
+        clip: ClipKind::OtherEncoder,
+        ..StreamVariant::default()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    check_live_stream(&variant, 0x300, dir.path());
+    // Its keyframes come every 1.6 s, not every second.
+    let keyframes = ffprobe(
+        &dir.path().join("capture.ts"),
+        &[
+            "-select_streams",
+            "v",
+            "-show_entries",
+            "packet=flags",
+            "-of",
+            "csv=p=0",
+        ],
+    );
+    let keys = keyframes.lines().filter(|l| l.starts_with('K')).count();
+    let frames = keyframes.lines().filter(|l| !l.is_empty()).count();
+    let gop = frames as f64 / keys as f64;
+    assert!(
+        (38.0..=40.0).contains(&gop),
+        "{keys} keyframes in {frames} frames"
     );
 }

@@ -3,7 +3,7 @@
 
 use serde_json::{Value, json};
 
-use super::{FakeAccount, StreamVariant};
+use super::{ClipKind, FakeAccount, StreamVariant};
 
 /// A live category, as `get_live_categories` lists it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -64,10 +64,12 @@ pub const DEMO_PRIMARY_STREAM: u64 = 101;
 /// The backup stream of the same channel (same guide id, lower quality).
 pub const DEMO_BACKUP_STREAM: u64 = 102;
 
-/// The demo backup as another encoder sends it: other PMT and elementary PIDs, an audio
-/// language, and an unrelated clock (which wraps its 33 bits about 2.4 hours in).
+/// The demo backup as another encoder sends it: its own recording (keyframes every 1.6 s, not
+/// every second), other PMT and elementary PIDs, an audio language, and an unrelated clock (which
+/// wraps its 33 bits about 2.4 hours in).
 pub fn demo_backup_variant() -> StreamVariant {
     StreamVariant {
+        clip: ClipKind::OtherEncoder,
         pmt_pid: Some(0x42),
         es_pids: vec![0x211, 0x212],
         audio_language: Some(*b"eng"),

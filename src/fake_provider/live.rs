@@ -17,6 +17,28 @@ use super::ts::{self, NULL_PID, PACKET, SYNC, WRAP_MASK};
 
 /// The clip every stream body loops: 10 s of H.264 + AAC MPEG-TS (see `scripts/make-clip.sh`).
 pub(super) static CLIP: &[u8] = include_bytes!("../../assets/clip.ts");
+/// The same program shape from another encoder: a 1.6 s GOP, another picture and tone, its own
+/// PIDs (see `scripts/make-clip.sh`).
+static OTHER_ENCODER_CLIP: &[u8] = include_bytes!("../../assets/clip-other.ts");
+
+/// Which recording a stream loops.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub enum ClipKind {
+    /// `assets/clip.ts`: keyframes every second.
+    #[default]
+    Main,
+    /// `assets/clip-other.ts`: another encoder's, keyframes every 1.6 s at another phase.
+    OtherEncoder,
+}
+
+impl ClipKind {
+    fn bytes(self) -> &'static [u8] {
+        match self {
+            ClipKind::Main => CLIP,
+            ClipKind::OtherEncoder => OTHER_ENCODER_CLIP,
+        }
+    }
+}
 
 /// Stamped packets of `data` tried before `locate` gives up.
 const LOCATE_TRIES: usize = 8;
@@ -24,6 +46,8 @@ const LOCATE_TRIES: usize = 8;
 /// How a fake stream differs from the shipped clip; the default is the clip itself.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 pub struct StreamVariant {
+    /// The recording looped (its GOP, picture and native PIDs); the fields below apply to it.
+    pub clip: ClipKind,
     /// The program's PMT PID (`None`: the clip's, 0x1000).
     pub pmt_pid: Option<u16>,
     /// Elementary PIDs in the PMT's order, video then audio (the clip's are 0x100 and 0x101); a
@@ -78,7 +102,10 @@ pub(super) fn live_clip(variant: &StreamVariant) -> &'static LiveClip {
         .lock()
         .unwrap_or_else(PoisonError::into_inner);
     clips.entry(variant.clone()).or_insert_with(|| {
-        let clip = LiveClip::new(variant_clip(CLIP, variant), variant.clock_offset);
+        let clip = LiveClip::new(
+            variant_clip(variant.clip.bytes(), variant),
+            variant.clock_offset,
+        );
         Box::leak(Box::new(clip))
     })
 }
@@ -292,6 +319,11 @@ impl LiveClip {
     }
 
     /// One loop's length in 90 kHz ticks.
+    /// The bit rate that plays this clip in real time.
+    pub(super) fn bitrate_bps(&self) -> u64 {
+        self.clip.len() as u64 * 8 * 90_000 / self.duration
+    }
+
     pub(super) fn duration(&self) -> u64 {
         self.duration
     }
@@ -575,7 +607,7 @@ mod tests {
             es_pids: vec![0x0211, 0x0222],
             audio_language: Some(*b"fra"),
             clock_offset: WRAP_MASK - 45_000,
-            drop_audio: false,
+            ..StreamVariant::default()
         };
         let clip = live_clip(&variant);
         assert_eq!(clip.duration(), plain().duration());

@@ -35,7 +35,7 @@ pub use catalog::{
     demo_backup_variant, demo_catalog, generated_catalog,
 };
 pub use faults::Fault;
-pub use live::StreamVariant;
+pub use live::{ClipKind, StreamVariant};
 pub use stream::clip_bitrate_bps;
 
 use faults::FaultTable;
@@ -89,7 +89,8 @@ pub struct ProviderOptions {
     pub accounts: Vec<FakeAccount>,
     pub categories: Vec<FakeCategory>,
     pub streams: Vec<FakeStream>,
-    /// Pacing of stream bodies in bits per second; 0 sends as fast as the client reads.
+    /// Pacing of stream bodies in bits per second, for the main clip (a stream of another clip
+    /// goes in proportion to its own bit rate); 0 sends as fast as the client reads.
     pub bitrate_bps: u64,
     pub redirect: RedirectStyle,
     /// What `xmltv.php` serves; `None` gives 404.

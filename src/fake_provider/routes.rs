@@ -257,7 +257,8 @@ fn serve_stream(
     if http::write_head(&mut conn, 200, &headers).is_err() {
         return;
     }
-    let ended = stream::pump(&mut conn, body, shared.bitrate_bps, stream.framing, limit);
+    let pace = stream::pace_of(&stream.variant, shared.bitrate_bps);
+    let ended = stream::pump(&mut conn, body, pace, stream.framing, limit);
     if ended == Ended::LimitReached {
         *lock(&shared.stats)
             .faults_struck

@@ -15,6 +15,13 @@ pub fn clip_bitrate_bps() -> u64 {
     CLIP.len() as u64 * 8 * 90_000 / live_clip(&StreamVariant::default()).duration()
 }
 
+/// The pace of a stream of `variant` when the main clip's streams go at `bitrate_bps`: in
+/// proportion to its clip's own bit rate, so that real time stays real time for every clip.
+pub(super) fn pace_of(variant: &StreamVariant, bitrate_bps: u64) -> u64 {
+    let own = live_clip(variant).bitrate_bps();
+    (u128::from(bitrate_bps) * u128::from(own) / u128::from(clip_bitrate_bps())) as u64
+}
+
 const TS_PACKET: u64 = 188;
 /// Pacing period: each tick sends what is due by the next one.
 const TICK: Duration = Duration::from_millis(10);

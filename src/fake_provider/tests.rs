@@ -872,3 +872,19 @@ fn stop_is_prompt_with_connections_open() {
     assert!(TcpStream::connect_timeout(&p.http_addr(), IO_TIMEOUT).is_err());
     p.stop();
 }
+
+#[test]
+fn another_clip_is_paced_in_proportion_to_its_own_bit_rate() {
+    let main = StreamVariant::default();
+    let other = StreamVariant {
+        clip: ClipKind::OtherEncoder,
+        ..StreamVariant::default()
+    };
+    let real_time = clip_bitrate_bps();
+    assert_eq!(stream::pace_of(&main, real_time), real_time);
+    let own = live::live_clip(&other).bitrate_bps();
+    assert!(own < real_time * 9 / 10, "a lighter recording: {own} bit/s");
+    assert_eq!(stream::pace_of(&other, real_time), own);
+    assert_eq!(stream::pace_of(&other, 2 * real_time), 2 * own);
+    assert_eq!(stream::pace_of(&other, 0), 0, "unpaced stays unpaced");
+}

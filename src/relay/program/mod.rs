@@ -121,11 +121,6 @@ impl Program {
         self.sources.remove(&attempt);
     }
 
-    /// The output program, once the first source has started.
-    pub fn output(&self) -> Option<&Output> {
-        self.output.as_ref()
-    }
-
     /// Hands over the feeding source's output that is ready now, rewritten, in order.
     pub fn release(&mut self, now: Instant, emit: &mut impl FnMut(Piece)) {
         self.try_begin(now);

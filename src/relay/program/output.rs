@@ -72,10 +72,6 @@ impl Output {
         Some(output)
     }
 
-    pub fn pmt(&self) -> &Pmt {
-        &self.pmt
-    }
-
     /// While the first source is passed through: follows its PSI when it changes.
     pub fn follow(&mut self, learnt: &Learnt) {
         if learnt.generation == self.copied {
@@ -482,10 +478,5 @@ impl Mapping {
             _ => true,
         };
         gate.open
-    }
-
-    /// The clock offset, for tests and logs.
-    pub fn offset(&self) -> u64 {
-        self.offset
     }
 }
