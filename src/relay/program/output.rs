@@ -480,3 +480,44 @@ impl Mapping {
         gate.open
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rebase_moves_pcr_opcr_pts_and_dts_across_the_wrap_and_keeps_the_rest() {
+        let top = (1u64 << 33) - 1;
+        let mut p = [0xffu8; PACKET];
+        p[..4].copy_from_slice(&[0x47, 0x41, 0x00, 0x30]);
+        p[4] = 13;
+        p[5] = 0x18;
+        p[6..18].copy_from_slice(&[0, 0, 0, 0, 0x7e, 0x2a, 0, 0, 0, 0, 0x7f, 0x05]);
+        packet::write_clock_base(&mut p, 6, top - 1);
+        packet::write_clock_base(&mut p, 12, top - 2);
+        let pes = 18;
+        p[pes..pes + 9].copy_from_slice(&[0, 0, 1, 0xe0, 0, 0, 0x80, 0xc0, 10]);
+        p[pes + 9..pes + 19].copy_from_slice(&[0x31, 0, 1, 0, 1, 0x11, 0, 1, 0, 1]);
+        packet::write_timestamp(&mut p, pes + 9, top);
+        packet::write_timestamp(&mut p, pes + 14, top - 3600);
+        let before = p;
+        rebase(&mut p, 7200);
+        assert_eq!(packet::clock_fields(&p), (Some(6), Some(12)));
+        assert_eq!(packet::read_clock_base(&p, 6), 7198);
+        assert_eq!(packet::read_clock_base(&p, 12), 7197);
+        let header = packet::pes_header(&p).unwrap();
+        assert_eq!(packet::read_timestamp(&p, header.pts.unwrap()), 7199);
+        assert_eq!(packet::read_timestamp(&p, header.dts.unwrap()), 3599);
+        assert_eq!(
+            (p[11], p[17]),
+            (0x2a, 0x05),
+            "the 27 MHz extensions are kept"
+        );
+        assert_eq!(
+            p[pes + 19..],
+            before[pes + 19..],
+            "the payload is untouched"
+        );
+        assert_eq!(p[..6], before[..6]);
+    }
+}
