@@ -31,3 +31,17 @@ ffmpeg -hide_banner -loglevel error -y \
   -f mpegts -mpegts_flags +resend_headers \
   -mpegts_service_id 7 -mpegts_pmt_start_pid 0x0500 -mpegts_start_pid 0x0300 \
   assets/clip-other.ts
+
+# assets/clip-hevc.ts: the main clip's layout (10 s, GOP 25, ffmpeg's default PIDs) with HEVC
+# video: a backup of another codec on the same PIDs, the program-change case. x265 runs
+# single-threaded so that the output is reproducible.
+ffmpeg -hide_banner -loglevel error -y \
+  -f lavfi -i "testsrc2=size=640x360:rate=25,drawtext=fontfile=$font:text='HEVC %{pts\\:hms}':x=20:y=20:fontsize=28:fontcolor=white:box=1:boxcolor=black@0.6" \
+  -f lavfi -i "sine=frequency=440:sample_rate=48000" \
+  -t 10 -map 0:v -map 1:a \
+  -c:v libx265 -preset veryfast -b:v 250k -maxrate 250k -bufsize 500k -pix_fmt yuv420p \
+  -x265-params "keyint=25:min-keyint=25:scenecut=0:open-gop=0:pools=none:frame-threads=1:log-level=error" \
+  -c:a aac -b:a 64k -ac 2 \
+  -fflags +bitexact -flags:v +bitexact -flags:a +bitexact \
+  -f mpegts -mpegts_flags +resend_headers \
+  assets/clip-hevc.ts

@@ -20,6 +20,8 @@ pub(super) static CLIP: &[u8] = include_bytes!("../../assets/clip.ts");
 /// The same program shape from another encoder: a 1.6 s GOP, another picture and tone, its own
 /// PIDs (see `scripts/make-clip.sh`).
 static OTHER_ENCODER_CLIP: &[u8] = include_bytes!("../../assets/clip-other.ts");
+/// The main clip's layout with HEVC video: another codec on the same PIDs.
+static HEVC_CLIP: &[u8] = include_bytes!("../../assets/clip-hevc.ts");
 
 /// Which recording a stream loops.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
@@ -29,6 +31,8 @@ pub enum ClipKind {
     Main,
     /// `assets/clip-other.ts`: another encoder's, keyframes every 1.6 s at another phase.
     OtherEncoder,
+    /// `assets/clip-hevc.ts`: HEVC video, keyframes every second.
+    Hevc,
 }
 
 impl ClipKind {
@@ -36,6 +40,7 @@ impl ClipKind {
         match self {
             ClipKind::Main => CLIP,
             ClipKind::OtherEncoder => OTHER_ENCODER_CLIP,
+            ClipKind::Hevc => HEVC_CLIP,
         }
     }
 }
