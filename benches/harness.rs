@@ -11,6 +11,7 @@
 //!     cargo bench --bench harness -- --all                # the standard suite (scripts/bench.sh)
 //!     cargo bench --bench harness -- --scenario failover-drop
 //!     cargo bench --bench harness -- --channels 10 --viewers 5 --mbps 20 --compare nginx
+//!     cargo bench --bench harness -- --self-test          # the viewers' stream check, checked
 //!
 //! Plain Rust, std threads and Linux /proc: it runs on a Raspberry Pi as well.
 
@@ -52,6 +53,9 @@ struct Args {
     /// List the suite's scenarios and exit.
     #[arg(long)]
     list: bool,
+    /// Check the viewers' stream check on made-up spliced streams and exit.
+    #[arg(long)]
+    self_test: bool,
     /// Channels (custom run).
     #[arg(long, default_value_t = 10)]
     channels: usize,
@@ -381,8 +385,17 @@ fn print_tables(runs: &[&RunResult], comparisons: &[Comparison], checks: &[Check
             ),
             None => ("-".into(), "-".into()),
         };
+        // Splices seen by the viewers against their channels' failover and upgrade events.
+        let splices = match &r.failover {
+            Some(f) if f.unmatched_viewers > 0 => format!(
+                ", {}/{} splices, {} viewers off",
+                f.viewer_splices, f.expected_splices, f.unmatched_viewers
+            ),
+            Some(f) => format!(", {}/{} splices", f.viewer_splices, f.expected_splices),
+            None => String::new(),
+        };
         println!(
-            "| {} | {} | {} | {:.0} ({:.0}%) | {:.1} | {} | {:.1} | {} | {} | {}/{} {} | {} | {} |",
+            "| {} | {} | {} | {:.0} ({:.0}%) | {:.1} | {} | {:.1} | {} | {} | {}/{} {}{} | {} | {} |",
             spec.scenario,
             match spec.target {
                 Target::Streamforge => "streamforge",
@@ -399,6 +412,7 @@ fn print_tables(runs: &[&RunResult], comparisons: &[Comparison], checks: &[Check
             r.integrity.passed,
             r.integrity.viewers,
             r.integrity.mode,
+            splices,
             gap,
             recovery
         );
@@ -464,6 +478,18 @@ fn main() -> ExitCode {
             println!("{name:18} {what}");
         }
         return ExitCode::SUCCESS;
+    }
+    if args.self_test {
+        let (passed, failed) = viewer::self_test::run();
+        for name in &failed {
+            println!("FAILED {name}");
+        }
+        println!("self-test: {passed} passed, {} failed", failed.len());
+        return if failed.is_empty() {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        };
     }
     let budgets: Budgets = match budget::load(&args.budgets) {
         Ok(b) => b,

@@ -118,7 +118,8 @@ pub struct Memory {
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct Integrity {
     /// `exact` (no fault: one contiguous piece of the provider's stream) or `pieces` (faults:
-    /// pieces of the stream joined at splices, 188-aligned).
+    /// pieces of the stream joined at splices, 188-aligned; the first exact, the later ones as
+    /// the relay rewrites a spliced-in source, compared masked).
     pub mode: &'static str,
     pub viewers: usize,
     pub passed: usize,
@@ -145,6 +146,8 @@ pub struct Failover {
     /// The server's own `gap_ms` of its failover events (failure noticed → new source delivering).
     pub server_gap_ms: Summary,
     pub viewer_splices: u64,
+    /// The splices the viewers should have seen: their channel's failover and upgrade events.
+    pub expected_splices: u64,
     /// Viewers whose splices did not line up one-to-one with their channel's failover/upgrade events.
     pub unmatched_viewers: usize,
 }
@@ -552,6 +555,7 @@ fn failover_figures(
             .get(&channels[r.channel].number)
             .cloned()
             .unwrap_or_default();
+        out.expected_splices += expected.len() as u64;
         if r.splices.len() != expected.len() {
             out.unmatched_viewers += 1;
         }
