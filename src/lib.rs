@@ -15,6 +15,7 @@
 //! - `net`: the thin seam over tokio-uring (runtime start, connect with deadline, socket close).
 //! - `store`: SQLite persistence (schema, migrations, encrypted secrets, events).
 //! - `config`, `time`: the TOML config and data-dir resolution; UTC calendar time.
+//! - `measure`: what was measured of a stream (codec, picture, audio, bit rate) and how it ranks.
 //! - `logging`: the `log` facade's records to stderr (journald priorities when it is the journal).
 //! - `demo`: `streamforge demo`, the appliance against the built-in provider and guide.
 //! - `fake_provider`: a loopback Xtream panel for tests and `streamforge demo`.
@@ -28,6 +29,7 @@ pub mod hdhr;
 pub mod http;
 pub(crate) mod logging;
 pub(crate) mod matching;
+pub mod measure;
 pub(crate) mod net;
 pub mod relay;
 pub(crate) mod server;

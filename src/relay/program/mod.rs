@@ -17,6 +17,7 @@ pub(crate) mod input;
 pub(crate) mod output;
 pub(crate) mod packet;
 pub(crate) mod psi;
+pub(crate) mod sps;
 #[cfg(test)]
 pub(crate) mod synth;
 #[cfg(test)]
