@@ -14,8 +14,10 @@ use std::collections::VecDeque;
 use bytes::BytesMut;
 
 use super::access::FrameScan;
+use super::learn::Learner;
 use super::packet::{self, PACKET, PAT_PID};
 use super::psi::{self, Codec, Kind, PatProgram, Pmt, SectionReader};
+use crate::measure::Measurement;
 
 /// The most held back from one source: a source with no cuts (no program found, no video PES
 /// starts) must not hold the viewers up, and one waiting to be spliced in is kept from its
@@ -83,6 +85,7 @@ struct Scan {
     frame: Option<FrameScan>,
     /// The current frame has a cut (the newest one), still waiting for its verdict.
     frame_has_cut: bool,
+    learner: Learner,
 }
 
 /// One source: its scan, its cuts, and its bytes from the oldest cut still wanted.
@@ -104,7 +107,7 @@ impl SourceStream {
         for (i, packet) in data.chunks_exact(PACKET).enumerate() {
             // The bulk of a stream: the lead's packets in mid-frame, once the frame is judged.
             let mid_frame = Some(packet::pid(packet)) == lead && !packet::unit_start(packet);
-            if mid_frame && !self.scan.frame_has_cut {
+            if mid_frame && !self.scan.frame_has_cut && !self.scan.learner.wants_lead_packets() {
                 if self.scan.pat_since_lead.is_some() {
                     self.scan.pat_since_lead = None;
                 }
@@ -137,6 +140,21 @@ impl SourceStream {
 
     pub fn learnt(&self) -> &Learnt {
         &self.scan.learnt
+    }
+
+    /// What has been measured of the stream so far.
+    pub fn measurement(&self) -> Option<Measurement> {
+        self.scan.learner.measurement()
+    }
+
+    /// The measurement, once, when it is complete.
+    pub fn take_settled(&mut self) -> Option<Measurement> {
+        self.scan.learner.take_settled()
+    }
+
+    /// The measurement not taken yet, if it is worth keeping.
+    pub fn take_unreported(&mut self) -> Option<Measurement> {
+        self.scan.learner.take_unreported()
     }
 
     /// The earliest start still held.
@@ -220,12 +238,17 @@ impl Scan {
         if let Some(lead) = self.lead.filter(|l| l.pid == pid) {
             if start {
                 self.frame_starts(packet, at, lead, cuts);
-            } else if self.frame_has_cut
-                && let Some(frame) = self.frame.as_mut()
-                && let Some(verdict) = frame.push(packet::payload(packet))
-            {
-                judge_newest(cuts, verdict);
-                self.frame_has_cut = false;
+            } else {
+                if self.learner.wants_lead_packets() {
+                    self.learner.lead_packet(packet::payload(packet));
+                }
+                if self.frame_has_cut
+                    && let Some(frame) = self.frame.as_mut()
+                    && let Some(verdict) = frame.push(packet::payload(packet))
+                {
+                    judge_newest(cuts, verdict);
+                    self.frame_has_cut = false;
+                }
             }
             self.pat_since_lead = None;
             return;
@@ -243,7 +266,12 @@ impl Scan {
         if let Some(track) = self.audio.iter_mut().find(|t| t.pid == pid) {
             let len = packet::payload(packet).len();
             if start {
-                track.remaining = packet::pes_header(packet)
+                let header = packet::pes_header(packet);
+                if let Some(h) = header {
+                    self.learner
+                        .audio_start(pid, packet.get(h.data..).unwrap_or_default());
+                }
+                track.remaining = header
                     .filter(|h| h.length > 0)
                     .map_or(0, |h| (usize::from(h.length) + 6).saturating_sub(len));
             } else {
@@ -298,6 +326,7 @@ impl Scan {
             return;
         };
         self.pmt_section = section.to_vec();
+        self.learner.pmt(&pmt);
         let video = pmt.streams.iter().find_map(|s| match s.kind() {
             Kind::Video(codec) => Some((s.pid, codec)),
             _ => None,
@@ -349,6 +378,17 @@ impl Scan {
             .and_then(|h| h.dts)
             .map(|o| packet::read_timestamp(packet, o))
             .or(pts);
+        let es = header
+            .and_then(|h| packet.get(h.data..))
+            .unwrap_or_default();
+        match lead.codec {
+            Some(_) => self.learner.frame_start(at, dts, es),
+            // Radio: the lead is the audio, timed by its own PES.
+            None => {
+                self.learner.frame_start(at, dts, &[]);
+                self.learner.audio_start(lead.pid, es);
+            }
+        }
         let access = match lead.codec {
             None => Some(true),
             Some(codec) => {

@@ -13,7 +13,9 @@
 //!   no random-access point came for the keyframe deadline) the latest PAT.
 
 pub(crate) mod access;
+pub(crate) mod audio;
 pub(crate) mod input;
+pub(crate) mod learn;
 pub(crate) mod output;
 pub(crate) mod packet;
 pub(crate) mod psi;
@@ -29,6 +31,7 @@ use std::time::{Duration, Instant};
 use bytes::{Bytes, BytesMut};
 
 use super::session::AttemptId;
+use crate::measure::Measurement;
 use input::{HOLD_LIMIT, SourceStream};
 use output::{Mapping, Output};
 use packet::PACKET;
@@ -65,6 +68,8 @@ pub struct Program {
     /// When the viewers last got bytes, and last got a random-access start.
     last_release: Option<Instant>,
     last_start: Option<Instant>,
+    /// Measurements of sources left at a splice, until their attempt is forgotten.
+    left: HashMap<AttemptId, Measurement>,
 }
 
 /// Enough of the output for every PID's last packet and a few frames' clocks: PAT and PMT come
@@ -84,6 +89,7 @@ impl Program {
             recent_bytes: 0,
             last_release: None,
             last_start: None,
+            left: HashMap::new(),
         }
     }
 
@@ -105,8 +111,10 @@ impl Program {
     pub fn splice(&mut self, attempt: AttemptId, forced: bool, now: Instant) {
         if let Some(old) = self.feeding.take()
             && old.attempt != attempt
+            && let Some(mut source) = self.sources.remove(&old.attempt)
+            && let Some(measured) = source.take_unreported()
         {
-            self.sources.remove(&old.attempt);
+            self.left.insert(old.attempt, measured);
         }
         self.feeding = Some(Feeding {
             attempt,
@@ -117,9 +125,24 @@ impl Program {
         self.try_begin(now);
     }
 
-    /// Forgets an attempt that was closed or failed.
-    pub fn forget(&mut self, attempt: AttemptId) {
-        self.sources.remove(&attempt);
+    /// Forgets an attempt that was closed or failed; returns what was measured of it and not
+    /// yet taken, if that is worth keeping.
+    pub fn forget(&mut self, attempt: AttemptId) -> Option<Measurement> {
+        let left = self.left.remove(&attempt);
+        self.sources
+            .remove(&attempt)
+            .and_then(|mut s| s.take_unreported())
+            .or(left)
+    }
+
+    /// What has been measured of an attempt's stream so far.
+    pub fn measurement(&self, attempt: AttemptId) -> Option<Measurement> {
+        self.sources.get(&attempt)?.measurement()
+    }
+
+    /// An attempt's measurement, once, as soon as it is complete.
+    pub fn take_settled(&mut self, attempt: AttemptId) -> Option<Measurement> {
+        self.sources.get_mut(&attempt)?.take_settled()
     }
 
     /// Hands over the feeding source's output that is ready now, rewritten, in order.

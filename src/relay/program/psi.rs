@@ -157,6 +157,10 @@ impl Stream {
         })
     }
 
+    pub fn descriptor_tags(&self) -> impl Iterator<Item = u8> + '_ {
+        self.descriptors().map(|(tag, _)| tag)
+    }
+
     fn has_descriptor(&self, tags: &[u8]) -> bool {
         self.descriptors().any(|(tag, _)| tags.contains(&tag))
     }
