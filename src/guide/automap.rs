@@ -1,8 +1,11 @@
 //! `map auto`: plan mappings from every guide channel to the provider streams that carry it, and
 //! store the plan in place of the previous automatic mappings (manual ones are never touched).
+//! After a probe, [`reorder`] puts each channel's automatic mappings in quality order again
+//! without planning anew.
 
 use crate::matching::{self, PlanOptions, StreamCandidate};
-use crate::store::{PlannedMapping, Store, StoreError, StreamFilter};
+use crate::measure::Rank;
+use crate::store::{Mapping, PlannedMapping, Store, StoreError, StreamFilter};
 use crate::xtream::quality::Tier;
 
 /// A planned or reported pairing, named for people.
@@ -51,7 +54,10 @@ pub fn auto_map(
             key: s.id,
             name: s.name.clone(),
             epg_channel_id: s.epg_channel_id.clone(),
-            tier: Tier::from_rank(s.tier),
+            rank: Rank::of(
+                Tier::from_rank(s.tier),
+                s.measured.as_ref().map(|m| &m.facts),
+            ),
         })
         .collect();
     let fixed = store.manual_pairs()?;
@@ -119,4 +125,39 @@ pub fn auto_map(
         report.kept_manual = store.replace_auto_mappings(&planned)?.kept_manual;
     }
     Ok(report)
+}
+
+/// Re-orders every channel's automatic mappings by quality (measured where measured), as `map
+/// auto` would order them; manual mappings keep their priorities and stay first. Returns how
+/// many mappings moved.
+pub fn reorder(store: &Store) -> Result<usize, StoreError> {
+    let mappings = store.mappings(None)?;
+    let mut channels: std::collections::BTreeMap<i64, Vec<&Mapping>> = Default::default();
+    for mapping in &mappings {
+        channels
+            .entry(mapping.channel_row)
+            .or_default()
+            .push(mapping);
+    }
+    let key = |m: &Mapping| {
+        let rank = Rank::of(
+            Tier::from_rank(m.tier),
+            m.measured.as_ref().map(|x| &x.facts),
+        );
+        (rank, m.confidence as f32, m.stream_row)
+    };
+    let mut moved = Vec::new();
+    for (channel, list) in channels {
+        let manual = list.iter().filter(|m| m.is_manual).count();
+        let mut planned: Vec<&Mapping> = list.into_iter().filter(|m| !m.is_manual).collect();
+        planned.sort_by(|a, b| matching::quality_order(key(a), key(b)));
+        for (rank, mapping) in planned.into_iter().enumerate() {
+            let priority = i64::try_from(manual + rank).unwrap_or(i64::MAX);
+            if mapping.priority != priority {
+                moved.push((channel, mapping.stream_row, priority));
+            }
+        }
+    }
+    store.set_auto_priorities(&moved)?;
+    Ok(moved.len())
 }

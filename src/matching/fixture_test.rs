@@ -44,7 +44,7 @@ fn fixture_precision_and_recall() {
             key,
             name: s.name.clone(),
             epg_channel_id: s.epg.clone(),
-            tier: quality::parse(&s.name).tier,
+            rank: crate::measure::Rank::of(quality::parse(&s.name).tier, None),
         })
         .collect();
     let expected = |stream: i64| fixture.streams[stream as usize].expect.as_deref();

@@ -19,4 +19,4 @@ mod fixture_test;
 #[cfg(test)]
 mod scale_test;
 
-pub use plan::{GuideChannel, PlanOptions, StreamCandidate, plan};
+pub use plan::{GuideChannel, PlanOptions, StreamCandidate, plan, quality_order};

@@ -13,7 +13,8 @@
 //!   reported as low confidence when just below the threshold.
 //!
 //! Streams in `fixed` (the user's manual mappings) are not planned. A guide channel's planned
-//! streams are ordered by quality tier, then confidence, then stream key; when the channel has
+//! streams are ordered by quality ([`Rank`]: the measured tier where the stream was measured,
+//! else the label's, then the measured bit rate), then confidence, then stream key; when the channel has
 //! manual mappings those come first (the user chose them): planned priorities start after them
 //! and none of the planned ones is primary.
 
@@ -24,7 +25,7 @@ use serde::Serialize;
 use super::index::NameIndex;
 use super::normalize::{Normalized, normalize, normalize_id};
 use super::score::{COMPACT, MARK_CAP, feed_cap, same_timeshift, score};
-use crate::xtream::quality::Tier;
+use crate::measure::Rank;
 
 /// A channel of the XMLTV guide.
 #[derive(Debug, Clone)]
@@ -41,7 +42,7 @@ pub struct StreamCandidate {
     pub key: i64,
     pub name: String,
     pub epg_channel_id: Option<String>,
-    pub tier: Tier,
+    pub rank: Rank,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -183,13 +184,11 @@ pub fn plan(
         if mine.is_empty() && before == 0 {
             result.unmatched_guide.push(channel.key);
         }
-        // Quality tier first (SPEC §7), then confidence; the key keeps the order stable.
         mine.sort_by(|&(a, ca), &(b, cb)| {
-            streams[b]
-                .tier
-                .cmp(&streams[a].tier)
-                .then(cb.total_cmp(&ca))
-                .then(streams[a].key.cmp(&streams[b].key))
+            quality_order(
+                (streams[a].rank, ca, streams[a].key),
+                (streams[b].rank, cb, streams[b].key),
+            )
         });
         for (rank, (s, confidence)) in mine.into_iter().enumerate() {
             let priority = before.saturating_add(u32::try_from(rank).unwrap_or(u32::MAX));
@@ -203,6 +202,12 @@ pub fn plan(
         }
     }
     result
+}
+
+/// The order of a channel's streams, best first: quality (SPEC §7), then confidence; the key
+/// keeps the order stable. Each side is (rank, confidence, key).
+pub fn quality_order(a: (Rank, f32, i64), b: (Rank, f32, i64)) -> std::cmp::Ordering {
+    b.0.cmp(&a.0).then(b.1.total_cmp(&a.1)).then(a.2.cmp(&b.2))
 }
 
 /// Every name of every guide channel (the id read as a name included), and the channels by id.
@@ -326,7 +331,7 @@ mod tests {
             key,
             name: name.into(),
             epg_channel_id: None,
-            tier: crate::xtream::quality::parse(name).tier,
+            rank: Rank::of(crate::xtream::quality::parse(name).tier, None),
         }
     }
 
@@ -513,6 +518,58 @@ mod tests {
                 (10, 4, false)
             ]
         );
+    }
+
+    #[test]
+    fn measurements_outrank_labels_and_bit_rate_breaks_ties() {
+        use crate::measure::{Measurement, Video};
+        let measured = |codec: &str, width, height, bitrate| Measurement {
+            video: Some(Video {
+                codec: codec.into(),
+                width: Some(width),
+                height: Some(height),
+                frame_rate: Some(25.0),
+                interlaced: Some(false),
+            }),
+            audio: Vec::new(),
+            bitrate: Some(bitrate),
+        };
+        let guide = [channel(1, "BBCOne.uk", &["BBC One"])];
+        let with = |key, name: &str, m: Option<Measurement>| StreamCandidate {
+            rank: Rank::of(crate::xtream::quality::parse(name).tier, m.as_ref()),
+            ..stream(key, name)
+        };
+        let streams = [
+            // An FHD label over a 640×360 picture: SD.
+            with(
+                10,
+                "UK: BBC One FHD",
+                Some(measured("H.264", 640, 360, 900_000)),
+            ),
+            // No label at all, but 1280×720: HD, and HEVC ranks with H.264.
+            with(
+                11,
+                "UK: BBC One",
+                Some(measured("HEVC", 1280, 720, 1_000_000)),
+            ),
+            with(
+                12,
+                "UK: BBC One",
+                Some(measured("H.264", 1280, 720, 2_500_000)),
+            ),
+            // An HD label never measured: HD, below the measured HD streams.
+            with(13, "UK: BBC One HD", None),
+            // An SD label never measured, and an honest FHD stream.
+            with(14, "UK: BBC One SD", None),
+            with(
+                15,
+                "UK: BBC One 1080p",
+                Some(measured("H.264", 1920, 1080, 6_000_000)),
+            ),
+        ];
+        let p = run(&guide, &streams);
+        let order: Vec<i64> = p.mappings.iter().map(|m| m.stream_key).collect();
+        assert_eq!(order, vec![15, 12, 11, 13, 10, 14]);
     }
 
     #[test]

@@ -54,7 +54,7 @@ fn five_hundred_channels_against_twenty_thousand_streams() {
             };
             StreamCandidate {
                 key: i,
-                tier: quality::parse(&name).tier,
+                rank: crate::measure::Rank::of(quality::parse(&name).tier, None),
                 name,
                 epg_channel_id: None,
             }

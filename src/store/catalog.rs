@@ -3,6 +3,7 @@
 //! A stream keeps its row id across syncs for as long as the provider lists it, because guide
 //! mappings point at that id; a stream the provider dropped is deleted with its mappings.
 
+use super::measurements::{self, Measured};
 use super::{Ctx, Store, StoreError};
 use crate::time::rfc3339;
 use rusqlite::{OptionalExtension, params};
@@ -58,6 +59,8 @@ pub struct StoredStream {
     pub tier: i64,
     /// RFC 3339: the last sync that listed it.
     pub last_seen: String,
+    /// What was last measured of it, if it ever was.
+    pub measured: Option<Measured>,
 }
 
 impl Store {
@@ -179,13 +182,15 @@ impl Store {
         let needle = filter.search.as_deref().map(str::to_lowercase);
         let mut stmt = self
             .conn
-            .prepare_cached(
+            .prepare_cached(&format!(
                 "SELECT c.name, c.id, c.account_id, a.name, c.stream_id, c.icon, c.category, \
-                 c.epg_channel_id, c.qualities, c.tier, c.last_seen \
-                 FROM xtream_channels c JOIN accounts a ON a.id = c.account_id \
+                 c.epg_channel_id, c.qualities, c.tier, c.last_seen, {} \
+                 FROM xtream_channels c JOIN accounts a ON a.id = c.account_id {} \
                  WHERE ?1 IS NULL OR a.name = ?1 \
                  ORDER BY a.name, c.name, c.stream_id",
-            )
+                measurements::COLUMNS,
+                measurements::join("c")
+            ))
             .ctx(doing)?;
         let mut rows = stmt.query([&filter.account]).ctx(doing)?;
         let mut found = Vec::new();
@@ -213,6 +218,7 @@ impl Store {
                 qualities,
                 tier: row.get(9).ctx(doing)?,
                 last_seen: row.get(10).ctx(doing)?,
+                measured: measurements::read(row, 11, id)?,
             });
         }
         Ok(found)

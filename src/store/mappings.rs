@@ -5,6 +5,7 @@
 //! user's and survive every re-plan. Within a channel, the stream with the lowest priority value
 //! is primary.
 
+use super::measurements::{self, Measured};
 use super::{Ctx, Store, StoreError};
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
@@ -29,6 +30,10 @@ pub struct Mapping {
     pub is_manual: bool,
     pub is_primary: bool,
     pub priority: i64,
+    /// The quality labels of the stream's name (`qualities`).
+    pub labels: Vec<String>,
+    /// What was last measured of the stream.
+    pub measured: Option<Measured>,
 }
 
 impl Mapping {
@@ -57,11 +62,13 @@ pub struct MappingChange {
 
 const MAPPING_QUERY: &str = "SELECT m.xmltv_channel_id, c.number, c.channel_id, m.xtream_channel_id, \
      a.id, a.name, a.is_active, a.max_connections, x.stream_id, x.name, x.tier, \
-     m.match_confidence, m.is_manual, m.is_primary, m.stream_priority, x.category \
+     m.match_confidence, m.is_manual, m.is_primary, m.stream_priority, x.category, x.qualities, \
+     sm.facts, sm.measured_at, sm.how \
      FROM channel_mappings m \
      JOIN xmltv_channels c ON c.id = m.xmltv_channel_id \
      JOIN xtream_channels x ON x.id = m.xtream_channel_id \
-     JOIN accounts a ON a.id = x.account_id";
+     JOIN accounts a ON a.id = x.account_id \
+     LEFT JOIN stream_measurements sm ON sm.xtream_channel_id = x.id";
 
 fn read_mappings<P: rusqlite::Params>(
     conn: &Connection,
@@ -75,13 +82,20 @@ fn read_mappings<P: rusqlite::Params>(
              m.is_manual DESC, x.tier DESC, m.match_confidence DESC"
         ))
         .ctx(doing)?;
-    statement
-        .query_map(params, |r| {
+    let mut rows = statement.query(params).ctx(doing)?;
+    let mut found = Vec::new();
+    while let Some(r) = rows.next().ctx(doing)? {
+        let stream_row: i64 = r.get(3).ctx(doing)?;
+        let labels: String = r.get(16).ctx(doing)?;
+        let labels = serde_json::from_str(&labels).map_err(|e| StoreError::Corrupt {
+            what: format!("qualities of stream row #{stream_row}: {e}"),
+        })?;
+        let mapping = (|| {
             Ok(Mapping {
                 channel_row: r.get(0)?,
                 channel_number: r.get(1)?,
                 channel_id: r.get(2)?,
-                stream_row: r.get(3)?,
+                stream_row,
                 account_id: r.get(4)?,
                 account_name: r.get(5)?,
                 account_active: r.get(6)?,
@@ -94,11 +108,17 @@ fn read_mappings<P: rusqlite::Params>(
                 is_primary: r.get(13)?,
                 priority: r.get(14)?,
                 category: r.get(15)?,
+                labels,
+                measured: None,
             })
-        })
-        .ctx(doing)?
-        .collect::<rusqlite::Result<Vec<_>>>()
-        .ctx(doing)
+        })()
+        .ctx(doing)?;
+        found.push(Mapping {
+            measured: measurements::read(r, 17, stream_row)?,
+            ..mapping
+        });
+    }
+    Ok(found)
 }
 
 /// Marks the first stream of each channel (in `read_mappings` order) primary, the rest not.
@@ -188,6 +208,26 @@ impl Store {
             return Err(StoreError::NotFound(
                 "that stream is not mapped to that channel (see `streamforge map list`)".into(),
             ));
+        }
+        refresh_primaries(&tx)?;
+        tx.commit().ctx(doing)
+    }
+
+    /// Gives automatic mappings (channel row, stream row) new priorities in one transaction;
+    /// manual mappings are never touched.
+    pub fn set_auto_priorities(&self, priorities: &[(i64, i64, i64)]) -> Result<(), StoreError> {
+        let doing = || "re-ordering automatic mappings".to_string();
+        let tx = self.conn.unchecked_transaction().ctx(doing)?;
+        {
+            let mut update = tx
+                .prepare_cached(
+                    "UPDATE channel_mappings SET stream_priority = ?3 \
+                     WHERE xmltv_channel_id = ?1 AND xtream_channel_id = ?2 AND is_manual = 0",
+                )
+                .ctx(doing)?;
+            for &(channel, stream, priority) in priorities {
+                update.execute([channel, stream, priority]).ctx(doing)?;
+            }
         }
         refresh_primaries(&tx)?;
         tx.commit().ctx(doing)

@@ -10,6 +10,7 @@ mod catalog;
 mod events;
 mod guide;
 mod mappings;
+mod measurements;
 mod schema;
 mod secret;
 mod settings;
@@ -19,6 +20,7 @@ pub use catalog::{CatalogChange, CatalogStream, StreamFilter};
 pub use events::{Event, Level, StoredEvent};
 pub use guide::{GuideChannel, GuideChannelInput, NewSource, Source, SourceKind, number_order};
 pub use mappings::{Mapping, PlannedMapping};
+pub use measurements::{How, Measured};
 pub use secret::KeyProblem;
 
 use rusqlite::{Connection, TransactionBehavior};

@@ -9,7 +9,7 @@ use rusqlite::Connection;
 use std::path::Path;
 
 /// Every migration, oldest first.
-pub(super) const MIGRATIONS: &[&str] = &[V1];
+pub(super) const MIGRATIONS: &[&str] = &[V1, V2];
 
 /// Version 1: every table of SPEC §5. STRICT tables turn a type mix-up into an error at write time.
 const V1: &str = "
@@ -97,6 +97,17 @@ CREATE TABLE settings (
 ) STRICT, WITHOUT ROWID;
 ";
 
+/// Version 2: what was measured of each stream (SPEC §7 Selection), one row per stream, replaced
+/// by the next measurement.
+const V2: &str = "
+CREATE TABLE stream_measurements (
+    xtream_channel_id INTEGER PRIMARY KEY REFERENCES xtream_channels(id) ON DELETE CASCADE,
+    facts TEXT NOT NULL,                       -- JSON: video, audio, bitrate (measure::Measurement)
+    measured_at TEXT NOT NULL,                 -- RFC 3339, UTC
+    how TEXT NOT NULL CHECK (how IN ('session', 'probe'))
+) STRICT;
+";
+
 /// The schema version this binary writes.
 fn supported_version(steps: &[&str]) -> i64 {
     i64::try_from(steps.len()).unwrap_or(i64::MAX)
@@ -168,6 +179,7 @@ mod tests {
             "channel_mappings",
             "event_log",
             "settings",
+            "stream_measurements",
             "xmltv_channels",
             "xmltv_sources",
             "xtream_channels",
