@@ -26,6 +26,7 @@ use super::session::{
 };
 use super::source::{Attempt, ChannelInfo, Feed};
 use super::ts::Aligned;
+use crate::measure::Measurement;
 
 /// One session, for `/status`.
 #[derive(Debug, Serialize)]
@@ -35,6 +36,8 @@ pub struct SessionStatus {
     pub guide_id: String,
     pub state: &'static str,
     pub stream: Option<String>,
+    /// What has been measured of the stream playing, so far.
+    pub measured: Option<Measurement>,
     pub viewers: usize,
     pub bytes: u64,
     pub started_at: String,
@@ -50,7 +53,8 @@ pub struct Channel {
     program: RefCell<Program>,
     ring: RefCell<Ring>,
     wakeup: Wakeup,
-    attempts: RefCell<HashMap<AttemptId, Box<dyn Attempt>>>,
+    /// Each open attempt, with the candidate (index into `info.sources`) it is on.
+    attempts: RefCell<HashMap<AttemptId, (usize, Box<dyn Attempt>)>>,
     /// The deadline the clock task sleeps until; it is woken only when an input brings the next
     /// deadline earlier (a later one just costs one idle tick), so the per-chunk path touches no
     /// timer.
@@ -143,7 +147,9 @@ impl Channel {
     }
 
     pub fn status(&self) -> SessionStatus {
+        let feeding = self.session.borrow().feeding();
         SessionStatus {
+            measured: feeding.and_then(|a| self.program.borrow().measurement(a)),
             channel: self.info.number.clone(),
             name: self.info.name.clone(),
             guide_id: self.info.guide_id.clone(),
@@ -241,11 +247,14 @@ impl Channel {
                 self.release();
             }
             Action::Close(attempt) => {
-                self.program.borrow_mut().forget(attempt);
+                let measured = self.program.borrow_mut().forget(attempt);
                 let closed = self.attempts.borrow_mut().remove(&attempt);
-                if let Some(closed) = closed {
+                if let Some((candidate, closed)) = closed {
                     log::debug!("channel {}: closing attempt {attempt}", self.info.number);
                     closed.close();
+                    if let Some(measured) = measured {
+                        self.measured(candidate, measured);
+                    }
                 }
             }
             Action::Refuse(_) => {
@@ -271,7 +280,9 @@ impl Channel {
         );
         let feed: Weak<dyn Feed> = self.me.clone();
         let opened = self.services.connector.open(attempt, source, tuner, feed);
-        self.attempts.borrow_mut().insert(attempt, opened);
+        self.attempts
+            .borrow_mut()
+            .insert(attempt, (candidate, opened));
     }
 
     /// Every attempt failure the session saw (reported, or detected by its own clock) counts in
@@ -315,6 +326,13 @@ impl Channel {
         }
     }
 
+    /// Hands what was measured of a candidate's stream to be stored (once per attempt).
+    fn measured(&self, candidate: usize, measurement: Measurement) {
+        if let Some(source) = self.info.sources.get(candidate) {
+            self.services.events.measured(source, measurement);
+        }
+    }
+
     fn log(&self, event: &SessionEvent) {
         let facts = {
             let session = self.session.borrow();
@@ -343,13 +361,20 @@ impl Feed for Channel {
     }
 
     fn media(&self, attempt: AttemptId, aligned: Aligned) {
-        if !self.attempts.borrow().contains_key(&attempt) {
+        let Some(candidate) = self.attempts.borrow().get(&attempt).map(|a| a.0) else {
             // Closed already: whatever it still reports is not ours.
             return;
-        }
+        };
         // The program first (it finds where the source may be spliced in), then the session
         // (which may splice it in now), then what the viewers get.
-        let random_access = self.program.borrow_mut().receive(attempt, aligned);
+        let (random_access, settled) = {
+            let mut program = self.program.borrow_mut();
+            let random_access = program.receive(attempt, aligned);
+            (random_access, program.take_settled(attempt))
+        };
+        if let Some(measured) = settled {
+            self.measured(candidate, measured);
+        }
         self.input(Input::Media {
             attempt,
             random_access,

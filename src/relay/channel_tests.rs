@@ -232,3 +232,56 @@ fn no_event_or_status_names_a_stream_url() {
         );
     }
 }
+
+/// The shipped clip in reads of 64 KiB: real H.264 and AAC, 640×360.
+fn clip_reads(seconds_tenths: usize) -> Vec<Aligned> {
+    let clip = include_bytes!("../../assets/clip.ts");
+    let usable = clip.len() / 188 * 188 * seconds_tenths.min(10) / 10 / 188 * 188;
+    clip[..usable]
+        .chunks(188 * 348)
+        .map(bytes::BytesMut::from)
+        .collect()
+}
+
+#[test]
+fn what_a_stream_is_measured_as_is_handed_over_once_when_settled() {
+    let rig = Rig::new(&[(1, 2)]);
+    let channel = start(&rig, &[1]);
+    let attempt = rig.connector.opened()[0].attempt;
+    channel.headers(attempt);
+    for read in clip_reads(10) {
+        channel.media(attempt, read);
+    }
+    let measured = rig.events.measured();
+    assert_eq!(measured.len(), 1, "settled once, during the session");
+    assert_eq!(measured[0].0, "101:0");
+    let video = measured[0].1.video.clone().expect("video");
+    assert_eq!((video.width, video.height), (Some(640), Some(360)));
+    let status = channel.status().measured.expect("/status shows it too");
+    assert_eq!(status.video.and_then(|v| v.width), Some(640));
+
+    // The session ends: nothing more to store.
+    channel.leave();
+    rig.advance(Duration::from_secs(60));
+    channel.tick();
+    assert!(channel.is_finished());
+    assert_eq!(rig.events.measured().len(), 1);
+}
+
+#[test]
+fn a_stream_left_before_it_settled_is_stored_when_its_attempt_closes() {
+    let rig = Rig::new(&[(1, 1), (2, 1)]);
+    let channel = start(&rig, &[1, 2]);
+    let primary = rig.connector.opened()[0].attempt;
+    channel.headers(primary);
+    // Two seconds: the picture is known, the rates have not run long enough.
+    for read in clip_reads(2) {
+        channel.media(primary, read);
+    }
+    assert!(rig.events.measured().is_empty());
+    channel.failed(primary, FailReason::StreamError);
+    let measured = rig.events.measured();
+    assert_eq!(measured.len(), 1);
+    assert_eq!(measured[0].0, "101:0");
+    assert!(measured[0].1.bitrate.is_some(), "two seconds give a rate");
+}

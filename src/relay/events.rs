@@ -155,6 +155,7 @@ mod tests {
     fn info() -> ChannelInfo {
         let source = |stream: &str| StreamSource {
             stream: stream.into(),
+            stream_row: 1,
             account_id: 1,
             url: Url::parse("http://panel.test/live/me/s3cret/1.ts").unwrap(),
             user_agent: "ua".into(),

@@ -6,13 +6,15 @@ use std::rc::Rc;
 use std::time::Instant;
 
 use crate::config::Deadlines;
+use crate::measure::Measurement;
 use crate::store::Level;
 
 use super::metrics::Metrics;
-use super::source::Connect;
+use super::source::{Connect, StreamSource};
 use super::tuners::Tuners;
 
-/// Where the relay's events go (the event log and the log, in the server).
+/// Where the relay's events go (the event log and the log, in the server), and what it measured
+/// of the streams it played (the store, once per stream per session).
 pub trait EventSink {
     fn emit(
         &self,
@@ -21,6 +23,8 @@ pub trait EventSink {
         message: String,
         details: serde_json::Value,
     );
+
+    fn measured(&self, source: &StreamSource, measurement: Measurement);
 }
 
 /// The relay's time source: the real clock in the server, a hand-driven one in tests.

@@ -25,6 +25,8 @@ use super::tuners::Tuner;
 pub struct StreamSource {
     /// `ACCOUNT:STREAM_ID`.
     pub stream: String,
+    /// The stream's row in the store, where what is measured of it is kept.
+    pub stream_row: i64,
     pub account_id: i64,
     /// The panel's `/live/…` URL (carries credentials: never print it).
     pub url: Url,

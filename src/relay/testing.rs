@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use bytes::BytesMut;
 
 use crate::config::Deadlines;
+use crate::measure::Measurement;
 use crate::store::Level;
 use crate::upstream::Url;
 
@@ -121,11 +122,18 @@ impl Clock for ManualClock {
 }
 
 #[derive(Default)]
-pub struct RecordedEvents(RefCell<Vec<(Level, &'static str, String)>>);
+pub struct RecordedEvents(
+    RefCell<Vec<(Level, &'static str, String)>>,
+    RefCell<Vec<(StreamSource, Measurement)>>,
+);
 
 impl EventSink for RecordedEvents {
     fn emit(&self, level: Level, category: &'static str, message: String, _: serde_json::Value) {
         self.0.borrow_mut().push((level, category, message));
+    }
+
+    fn measured(&self, source: &StreamSource, measurement: Measurement) {
+        self.1.borrow_mut().push((source.clone(), measurement));
     }
 }
 
@@ -137,6 +145,15 @@ impl RecordedEvents {
 
     pub fn messages(&self) -> Vec<String> {
         self.0.borrow().iter().map(|e| e.2.clone()).collect()
+    }
+
+    /// The streams measured so far, in order, with what was measured.
+    pub fn measured(&self) -> Vec<(String, Measurement)> {
+        self.1
+            .borrow()
+            .iter()
+            .map(|(s, m)| (s.stream.clone(), m.clone()))
+            .collect()
     }
 }
 
@@ -182,6 +199,7 @@ impl Rig {
             .enumerate()
             .map(|(index, &account_id)| StreamSource {
                 stream: format!("{number}:{index}"),
+                stream_row: index as i64,
                 account_id,
                 url: Url::parse(&format!("http://panel.test/live/me/s3cret/{index}.ts")).unwrap(),
                 user_agent: "test".into(),

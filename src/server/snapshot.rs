@@ -124,6 +124,7 @@ fn stream_source(mapping: &Mapping, accounts: &[Account], config: &Config) -> Op
     .ok()?;
     Some(StreamSource {
         stream: mapping.stream_ref(),
+        stream_row: mapping.stream_row,
         account_id: account.id,
         url,
         user_agent: account
