@@ -6,6 +6,8 @@ use serde::Serialize;
 
 use crate::store::Mapping;
 
+use super::streams::Quality;
+
 use super::{Context, Outcome, output};
 
 #[derive(Debug, Args)]
@@ -41,6 +43,15 @@ struct ChannelRow {
     icon: Option<String>,
     /// Mapped streams, best first, as `ACCOUNT:STREAM_ID`.
     streams: Vec<String>,
+    /// The same streams' quality, labelled and measured, in the same order.
+    stream_quality: Vec<StreamQuality>,
+}
+
+#[derive(Serialize)]
+struct StreamQuality {
+    stream: String,
+    #[serde(flatten)]
+    quality: Quality,
 }
 
 pub fn list(context: &Context, args: &ChannelsArgs) -> Outcome {
@@ -51,10 +62,14 @@ pub fn list(context: &Context, args: &ChannelsArgs) -> Outcome {
         .guide_channels()?
         .into_iter()
         .map(|c| {
-            let streams: Vec<String> = mappings
+            let mine: Vec<&Mapping> = mappings.iter().filter(|m| m.channel_row == c.id).collect();
+            let streams = mine.iter().map(|m| m.stream_ref()).collect();
+            let stream_quality = mine
                 .iter()
-                .filter(|m| m.channel_row == c.id)
-                .map(Mapping::stream_ref)
+                .map(|m| StreamQuality {
+                    stream: m.stream_ref(),
+                    quality: Quality::of(m.tier, &m.labels, m.measured.clone()),
+                })
                 .collect();
             ChannelRow {
                 name: c.name().to_string(),
@@ -64,6 +79,7 @@ pub fn list(context: &Context, args: &ChannelsArgs) -> Outcome {
                 enabled: c.enabled,
                 icon: c.icon,
                 streams,
+                stream_quality,
             }
         })
         .filter(|r| !args.unmapped || r.streams.is_empty())
@@ -79,10 +95,10 @@ pub fn list(context: &Context, args: &ChannelsArgs) -> Outcome {
     let table: Vec<Vec<String>> = rows
         .into_iter()
         .map(|r| {
-            let streams = match r.streams.as_slice() {
+            let streams = match r.stream_quality.as_slice() {
                 [] => "-".to_string(),
-                [only] => only.clone(),
-                [first, rest @ ..] => format!("{first} (+{} backup)", rest.len()),
+                [only] => shown(only),
+                [first, rest @ ..] => format!("{} (+{} backup)", shown(first), rest.len()),
             };
             vec![
                 r.number,
@@ -123,4 +139,13 @@ pub fn run(context: &Context, command: &ChannelCommand) -> Outcome {
     }
     context.rerender(&store);
     Ok(())
+}
+
+/// `main:101 SD (FHD label, measured 640×360)`: a stream with the quality it is ordered by.
+fn shown(stream: &StreamQuality) -> String {
+    let quality = &stream.quality;
+    match &quality.mismatch {
+        Some(mismatch) => format!("{} {} ({mismatch})", stream.stream, quality.quality),
+        None => format!("{} {}", stream.stream, quality.quality),
+    }
 }
