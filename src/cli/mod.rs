@@ -9,6 +9,7 @@ mod epg;
 mod events;
 mod map;
 mod output;
+mod probe;
 mod progress;
 mod prompt;
 mod serve;
@@ -55,6 +56,9 @@ enum Command {
     Sync(sync::SyncArgs),
     /// List provider streams with their parsed quality.
     Streams(streams::StreamsArgs),
+    /// Measure streams (codec, picture, frame rate, audio, bit rate) by reading a few seconds of
+    /// each, on free connections only; then order the mappings by what was measured.
+    Probe(probe::ProbeArgs),
     /// Manage XMLTV guide sources.
     #[command(subcommand)]
     Epg(epg::EpgCommand),
@@ -171,6 +175,7 @@ fn run(cli: &Cli) -> Outcome {
         Command::Account(command) => account::run(&context, command),
         Command::Sync(args) => sync::run(&context, args),
         Command::Streams(args) => streams::run(&context, args),
+        Command::Probe(args) => probe::run(&context, args),
         Command::Epg(command) => epg::run(&context, command),
         Command::Channels(args) => channels::list(&context, args),
         Command::Channel(command) => channels::run(&context, command),

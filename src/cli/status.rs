@@ -21,39 +21,7 @@ pub struct StatusArgs {
 }
 
 pub fn run(context: &Context, args: &StatusArgs) -> Outcome {
-    let mut addr = args
-        .server
-        .or_else(|| context.config.listen.first().copied())
-        .ok_or_else(|| Failure::usage("no server address: pass --server ADDR:PORT"))?;
-    if addr.ip().is_unspecified() {
-        addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
-    }
-    let url = Url::parse(&format!("http://{addr}/status"))?;
-    let http = upstream::Client::new(&upstream::ClientOptions::default())?;
-    let options = RequestOptions {
-        head_timeout: Duration::from_secs(3),
-        idle_timeout: Some(Duration::from_secs(3)),
-        ..RequestOptions::new("streamforge-cli")
-    };
-    let body = block_on(async {
-        let response = http.get(&url, &options).await?;
-        if response.status != 200 {
-            return Err(Failure::new(format!(
-                "{addr} answered HTTP {}",
-                response.status
-            )));
-        }
-        Ok(response.read_to_end(1 << 20).await?)
-    })
-    .and_then(|r| r)
-    .map_err(|e| {
-        Failure::new(format!(
-            "cannot reach the server at {addr} (is `streamforge serve` running?): {}",
-            e.message()
-        ))
-    })?;
-    let status: Value = serde_json::from_slice(&body)
-        .map_err(|e| Failure::new(format!("{addr}/status is not JSON: {e}")))?;
+    let status = fetch(context, args.server)?;
     let sessions = status["sessions"].as_array().cloned().unwrap_or_default();
     if args.json {
         return output::json(&sessions);
@@ -93,4 +61,40 @@ pub fn run(context: &Context, args: &StatusArgs) -> Outcome {
         &rows,
     );
     Ok(())
+}
+
+/// The running server's `/status`, from `server` or the config's first `listen` address.
+pub(super) fn fetch(context: &Context, server: Option<SocketAddr>) -> Result<Value, Failure> {
+    let mut addr = server
+        .or_else(|| context.config.listen.first().copied())
+        .ok_or_else(|| Failure::usage("no server address: pass --server ADDR:PORT"))?;
+    if addr.ip().is_unspecified() {
+        addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+    }
+    let url = Url::parse(&format!("http://{addr}/status"))?;
+    let http = upstream::Client::new(&upstream::ClientOptions::default())?;
+    let options = RequestOptions {
+        head_timeout: Duration::from_secs(3),
+        idle_timeout: Some(Duration::from_secs(3)),
+        ..RequestOptions::new("streamforge-cli")
+    };
+    let body = block_on(async {
+        let response = http.get(&url, &options).await?;
+        if response.status != 200 {
+            return Err(Failure::new(format!(
+                "{addr} answered HTTP {}",
+                response.status
+            )));
+        }
+        Ok(response.read_to_end(1 << 20).await?)
+    })
+    .and_then(|r| r)
+    .map_err(|e| {
+        Failure::new(format!(
+            "cannot reach the server at {addr} (is `streamforge serve` running?): {}",
+            e.message()
+        ))
+    })?;
+    serde_json::from_slice(&body)
+        .map_err(|e| Failure::new(format!("{addr}/status is not JSON: {e}")))
 }

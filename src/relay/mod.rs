@@ -11,6 +11,7 @@
 //! - `session`: the pure, clock-driven state machine deciding which stream feeds a channel.
 //! - `tuners`: connections per account against `max_connections`.
 //! - `metrics`: counters and the start-latency histogram for `/metrics`.
+//! - `probe`: one stream read on purpose for a few seconds, to measure it (`streamforge probe`).
 //! - `program`: the output program: every source scanned, spliced in at random-access points,
 //!   rewritten onto one continuous program (pure).
 //! - `ts`: MPEG-TS alignment of one source: whole packets, from its first PAT, as slices.
@@ -21,6 +22,7 @@ pub(crate) mod channel;
 pub(crate) mod events;
 pub(crate) mod manager;
 pub(crate) mod metrics;
+pub(crate) mod probe;
 pub mod program;
 pub mod ring;
 pub(crate) mod services;

@@ -271,7 +271,7 @@ impl Batching {
     }
 }
 
-fn reason_of(error: &upstream::UpstreamError) -> FailReason {
+pub(super) fn reason_of(error: &upstream::UpstreamError) -> FailReason {
     match error.kind() {
         ErrorKind::ConnectionTimeout => FailReason::ConnectionTimeout,
         ErrorKind::Tls => FailReason::TlsError,

@@ -14,6 +14,14 @@ struct Slots {
     max: u32,
 }
 
+/// One account's connections, for `/status`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct AccountTuners {
+    pub account_id: i64,
+    pub in_use: u32,
+    pub max: u32,
+}
+
 /// Open connections per account against each account's limit.
 #[derive(Debug, Default)]
 pub struct Tuners {
@@ -54,6 +62,23 @@ impl Tuners {
 
     pub fn total(&self) -> u32 {
         self.accounts.borrow().values().map(|s| s.max).sum()
+    }
+
+    /// Each account's open connections and limit, by account id (for `/status`, which
+    /// `streamforge probe` reads to stay within the limit too).
+    pub fn by_account(&self) -> Vec<AccountTuners> {
+        let mut accounts: Vec<AccountTuners> = self
+            .accounts
+            .borrow()
+            .iter()
+            .map(|(&account_id, s)| AccountTuners {
+                account_id,
+                in_use: s.open,
+                max: s.max,
+            })
+            .collect();
+        accounts.sort_by_key(|a| a.account_id);
+        accounts
     }
 }
 
@@ -96,6 +121,21 @@ mod tests {
         assert!(!tuners.can_open(1));
         assert!(tuners.can_open(2));
         assert_eq!(tuners.in_use(), 2);
+        assert_eq!(
+            tuners.by_account(),
+            [
+                AccountTuners {
+                    account_id: 1,
+                    in_use: 2,
+                    max: 2
+                },
+                AccountTuners {
+                    account_id: 2,
+                    in_use: 0,
+                    max: 1
+                }
+            ]
+        );
         drop(a);
         assert!(tuners.can_open(1));
         let _c = tuners.try_take(1).unwrap();

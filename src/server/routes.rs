@@ -69,7 +69,11 @@ impl Routes {
             "/status" => {
                 let status = serde_json::json!({
                     "sessions": self.relay.status(),
-                    "tuners": { "in_use": self.relay.tuners().in_use(), "total": self.relay.tuners().total() },
+                    "tuners": {
+                        "in_use": self.relay.tuners().in_use(),
+                        "total": self.relay.tuners().total(),
+                        "accounts": self.relay.tuners().by_account(),
+                    },
                 });
                 Response::full(200, vec![("Content-Type", JSON.into())], status.to_string())
             }

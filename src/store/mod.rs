@@ -16,7 +16,7 @@ mod secret;
 mod settings;
 
 pub use accounts::{Account, NewAccount};
-pub use catalog::{CatalogChange, CatalogStream, StreamFilter};
+pub use catalog::{CatalogChange, CatalogStream, StoredStream, StreamFilter};
 pub use events::{Event, Level, StoredEvent};
 pub use guide::{GuideChannel, GuideChannelInput, NewSource, Source, SourceKind, number_order};
 pub use mappings::{Mapping, PlannedMapping};
