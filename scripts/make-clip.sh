@@ -45,3 +45,16 @@ ffmpeg -hide_banner -loglevel error -y \
   -fflags +bitexact -flags:v +bitexact -flags:a +bitexact \
   -f mpegts -mpegts_flags +resend_headers \
   assets/clip-hevc.ts
+
+# assets/clip-720p.ts: a 1280x720 picture whose name carries no label (the tests' and demo's
+# unlabelled HD stream): 4 s, GOP 25, kept small at 400 kbit/s.
+ffmpeg -hide_banner -loglevel error -y \
+  -f lavfi -i "testsrc2=size=1280x720:rate=25,drawtext=fontfile=$font:text='720p %{pts\\:hms}':x=20:y=20:fontsize=40:fontcolor=white:box=1:boxcolor=black@0.6" \
+  -f lavfi -i "sine=frequency=550:sample_rate=48000" \
+  -t 4 -map 0:v -map 1:a \
+  -c:v libx264 -preset veryfast -threads 1 -b:v 400k -maxrate 400k -bufsize 800k \
+  -g 25 -keyint_min 25 -sc_threshold 0 -pix_fmt yuv420p \
+  -c:a aac -b:a 64k -ac 2 \
+  -fflags +bitexact -flags:v +bitexact -flags:a +bitexact \
+  -f mpegts -mpegts_flags +resend_headers \
+  assets/clip-720p.ts

@@ -22,6 +22,8 @@ pub(super) static CLIP: &[u8] = include_bytes!("../../assets/clip.ts");
 static OTHER_ENCODER_CLIP: &[u8] = include_bytes!("../../assets/clip-other.ts");
 /// The main clip's layout with HEVC video: another codec on the same PIDs.
 static HEVC_CLIP: &[u8] = include_bytes!("../../assets/clip-hevc.ts");
+/// A 1280×720 picture: what a stream whose name carries no label may really be.
+static HD_CLIP: &[u8] = include_bytes!("../../assets/clip-720p.ts");
 
 /// Which recording a stream loops.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
@@ -33,6 +35,8 @@ pub enum ClipKind {
     OtherEncoder,
     /// `assets/clip-hevc.ts`: HEVC video, keyframes every second.
     Hevc,
+    /// `assets/clip-720p.ts`: 1280×720 H.264 (the others are 640×360), keyframes every second.
+    Hd720,
 }
 
 impl ClipKind {
@@ -41,6 +45,7 @@ impl ClipKind {
             ClipKind::Main => CLIP,
             ClipKind::OtherEncoder => OTHER_ENCODER_CLIP,
             ClipKind::Hevc => HEVC_CLIP,
+            ClipKind::Hd720 => HD_CLIP,
         }
     }
 }

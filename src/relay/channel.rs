@@ -43,6 +43,9 @@ pub struct SessionStatus {
     pub started_at: String,
 }
 
+/// An open attempt, with the candidate (index into `info.sources`) it is on.
+type OpenAttempt = (usize, Box<dyn Attempt>);
+
 pub struct Channel {
     pub info: ChannelInfo,
     /// Handed to attempts as their [`Feed`].
@@ -53,8 +56,7 @@ pub struct Channel {
     program: RefCell<Program>,
     ring: RefCell<Ring>,
     wakeup: Wakeup,
-    /// Each open attempt, with the candidate (index into `info.sources`) it is on.
-    attempts: RefCell<HashMap<AttemptId, (usize, Box<dyn Attempt>)>>,
+    attempts: RefCell<HashMap<AttemptId, OpenAttempt>>,
     /// The deadline the clock task sleeps until; it is woken only when an input brings the next
     /// deadline earlier (a later one just costs one idle tick), so the per-chunk path touches no
     /// timer.
