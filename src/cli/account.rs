@@ -206,12 +206,9 @@ fn test(context: &Context, name: &str) -> Outcome {
     )?;
     let login = block_on(client.login())??;
     let info = login.user_info;
-    let expires = match info.exp_date {
-        Some(unix) if unix > 0 => crate::time::rfc3339(
-            std::time::UNIX_EPOCH + std::time::Duration::from_secs(unix as u64),
-        ),
-        _ => "never".into(),
-    };
+    let expires = info
+        .expires_at()
+        .map_or_else(|| "never".into(), crate::time::rfc3339);
     println!(
         "{name}: login ok at {}; status {}, expires {expires}, connections {}/{} in use{}",
         client.origin(),

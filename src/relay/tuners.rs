@@ -52,6 +52,19 @@ impl Tuners {
         self.accounts.borrow().values().map(|s| s.open).sum()
     }
 
+    /// `(account, open, max)` for every account with a limit or an open connection.
+    pub fn usage(&self) -> Vec<(i64, u32, u32)> {
+        let mut usage: Vec<_> = self
+            .accounts
+            .borrow()
+            .iter()
+            .filter(|(_, s)| s.max > 0 || s.open > 0)
+            .map(|(&account, s)| (account, s.open, s.max))
+            .collect();
+        usage.sort_unstable();
+        usage
+    }
+
     pub fn total(&self) -> u32 {
         self.accounts.borrow().values().map(|s| s.max).sum()
     }
@@ -108,5 +121,9 @@ mod tests {
         drop(b);
         assert!(!tuners.can_open(1));
         assert_eq!(tuners.total(), 2);
+        // A disabled account (no limit) still shows the connection it has open.
+        let _d = tuners.try_take(2).unwrap();
+        tuners.set_limits([(1, 1)]);
+        assert_eq!(tuners.usage(), [(1, 1, 1), (2, 1, 0)]);
     }
 }

@@ -167,6 +167,7 @@ async fn run(
         data_dir: data_dir.clone(),
         channel_ids: config.epg.channel_ids,
         relay: relay.clone(),
+        favicon: crate::web::favicon_ico().into(),
     });
     let watcher = tokio_uring::spawn(watch_store(
         store,

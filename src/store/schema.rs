@@ -9,7 +9,7 @@ use rusqlite::Connection;
 use std::path::Path;
 
 /// Every migration, oldest first.
-pub(super) const MIGRATIONS: &[&str] = &[V1];
+pub(super) const MIGRATIONS: &[&str] = &[V1, V2];
 
 /// Version 1: every table of SPEC §5. STRICT tables turn a type mix-up into an error at write time.
 const V1: &str = "
@@ -95,6 +95,14 @@ CREATE TABLE settings (
     key TEXT PRIMARY KEY,
     value TEXT NOT NULL
 ) STRICT, WITHOUT ROWID;
+";
+
+/// Version 2: what the appliance's page shows. The subscription as the panel reported it at the
+/// last sync, and how far ahead each guide source's programmes reach.
+const V2: &str = "
+ALTER TABLE accounts ADD COLUMN subscription_status TEXT NULL;      -- `Active`, `Expired`, …
+ALTER TABLE accounts ADD COLUMN subscription_expires_at TEXT NULL;  -- RFC 3339; NULL: never, or unknown
+ALTER TABLE xmltv_sources ADD COLUMN programmes_until TEXT NULL;    -- RFC 3339, shift applied
 ";
 
 /// The schema version this binary writes.
