@@ -194,6 +194,34 @@ mod tests {
     }
 
     #[test]
+    fn a_version_1_database_keeps_its_data_through_version_2() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join(DB_FILE);
+        let conn = Connection::open(&path).expect("raw open");
+        migrate(&conn, &path, &MIGRATIONS[..1]).expect("version 1");
+        conn.execute_batch(
+            "INSERT INTO accounts (name, server_url, username, password_encrypted, created_at) \
+             VALUES ('main', 'http://p', 'u', x'00', '2026-01-01T00:00:00Z');
+             INSERT INTO xmltv_sources (name, location_encrypted, kind) VALUES ('g', x'00', 'url');",
+        )
+        .expect("version 1 rows");
+        migrate(&conn, &path, MIGRATIONS).expect("to the latest");
+        assert_eq!(user_version(&conn), supported_version(MIGRATIONS));
+        let (name, status): (String, Option<String>) = conn
+            .query_row("SELECT name, subscription_status FROM accounts", [], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .expect("the account survived");
+        assert_eq!((name.as_str(), status), ("main", None));
+        let until: Option<String> = conn
+            .query_row("SELECT programmes_until FROM xmltv_sources", [], |r| {
+                r.get(0)
+            })
+            .expect("the source survived");
+        assert_eq!(until, None);
+    }
+
+    #[test]
     fn newer_database_is_refused() {
         let dir = tempfile::tempdir().expect("temp dir");
         drop(Store::open(dir.path()).expect("open"));

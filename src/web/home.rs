@@ -347,3 +347,146 @@ fn lineup(out: &mut String, lineup: &[LineupChannel]) {
     table(out, &["No.", "Name", "Streams, best first"], rows);
     out.push_str("</section>\n");
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::hdhr::DeviceId;
+    use crate::relay::channel::LastFailover;
+    use crate::store::StoredEvent;
+    use crate::time::rfc3339;
+
+    const HOUR: Duration = Duration::from_secs(3600);
+
+    fn device() -> Device {
+        let id: DeviceId = "C7077097".parse().unwrap();
+        Device::new("Den <Tuner>", id, "http://192.168.1.50:5004/", 4)
+    }
+
+    fn account(name: &str, status: &str, expires_at: Option<SystemTime>) -> AccountView {
+        AccountView {
+            id: 1,
+            name: name.into(),
+            enabled: true,
+            max_connections: 2,
+            subscription_status: Some(status.into()),
+            expires_at: expires_at.map(rfc3339),
+            last_sync_at: None,
+        }
+    }
+
+    fn guide(failed: bool, until: Option<SystemTime>) -> GuideView {
+        GuideView {
+            name: "uk <guide>".into(),
+            last_refresh_at: Some("2026-12-07T10:00:00Z".into()),
+            last_refresh_failed: failed,
+            channels: 12,
+            programmes_until: until.map(rfc3339),
+        }
+    }
+
+    fn render(overview: &Overview, sessions: &[SessionStatus], now: SystemTime) -> String {
+        home(&Home {
+            device: &device(),
+            version: "0.1.0",
+            overview,
+            lineup: &[],
+            sessions,
+            tuners: &[(1, 1, 2)],
+            now,
+        })
+    }
+
+    #[test]
+    fn subscriptions_and_guides_warn_before_they_run_out() {
+        let now = crate::time::parse_rfc3339("2026-12-07T18:00:00Z").unwrap();
+        let overview = Overview {
+            accounts: vec![
+                account("gone", "Expired", Some(now - HOUR)),
+                account("soon", "Active", Some(now + 72 * HOUR)),
+                account("fine", "Active", Some(now + 90 * 24 * HOUR)),
+                account("forever", "Active", None),
+            ],
+            guides: vec![
+                guide(false, Some(now + 5 * HOUR)),
+                guide(false, Some(now - HOUR)),
+                guide(true, Some(now + 100 * HOUR)),
+            ],
+            events: vec![],
+        };
+        let page = render(&overview, &[], now);
+        let tuners = &page[page.find("id=\"tuners\"").unwrap()..page.find("id=\"live\"").unwrap()];
+        let row = |name: &str| {
+            let start = tuners.find(&format!(">{name}<")).unwrap();
+            &tuners[start..start + tuners[start..].find("</tr>").unwrap()]
+        };
+        assert!(row("gone").contains("<strong class=\"bad\">Expired</strong>"));
+        assert!(
+            row("gone").contains("<strong class=\"bad\">2026-12-07 17:00 UTC (1 h 00 min ago)")
+        );
+        assert!(row("soon").contains("<strong class=\"warn\">2026-12-10 18:00 UTC (in 3 days)"));
+        assert!(!row("fine").contains("<strong"), "{}", row("fine"));
+        assert!(row("forever").contains(">never<"));
+        assert!(
+            row("fine").contains(">1 of 2<"),
+            "tuners from the relay's accounting"
+        );
+        assert!(page.contains("(in 5 h 00 min): runs out within a day</strong>"));
+        assert!(page.contains("(1 h 00 min ago): the guide has run out</strong>"));
+        assert!(page.contains("<strong class=\"bad\">failed</strong>"));
+        assert_eq!(page.matches("within a day").count(), 1);
+        assert!(page.contains("uk &lt;guide&gt;") && !page.contains("<guide>"));
+    }
+
+    #[test]
+    fn what_providers_and_events_say_is_escaped() {
+        let now = SystemTime::now();
+        let overview = Overview {
+            events: vec![StoredEvent {
+                id: 1,
+                timestamp: rfc3339(now),
+                level: Level::Warn,
+                category: "failover".into(),
+                message: "failover <img src=x onerror=alert(1)>".into(),
+                details: serde_json::json!({}),
+            }],
+            ..Overview::default()
+        };
+        let session = SessionStatus {
+            channel: "101".into(),
+            name: "<b>One</b>".into(),
+            guide_id: "one.uk".into(),
+            state: "live",
+            stream: Some("main:<7>".into()),
+            role: Some("backup"),
+            viewers: 2,
+            bytes: 1,
+            bitrate_bps: 4_200_000,
+            connections: 1,
+            started_at: rfc3339(now),
+            uptime_seconds: 75,
+            last_failover: Some(LastFailover {
+                at: rfc3339(now),
+                from: "main:1".into(),
+                to: "main:<7>".into(),
+                reason: "StreamError".into(),
+            }),
+        };
+        let page = render(&overview, &[session], now);
+        for raw in ["<img", "<b>One", "main:<7>", "Den <Tuner>"] {
+            assert!(!page.contains(raw), "{raw} unescaped");
+        }
+        assert!(page.contains("<li class=\"warn\">"));
+        assert!(page.contains("failover &lt;img src=x onerror=alert(1)&gt;"));
+        assert!(page.contains("101 &lt;b&gt;One&lt;/b&gt;"));
+        assert!(page.contains("main:1 → main:&lt;7&gt; (StreamError)"));
+        assert!(page.contains(">4.2 Mbit/s<") && page.contains(">1 min<"));
+        assert!(page.contains("<span class=\"tag backup\">backup</span>"));
+        assert!(
+            page.contains("value=\"192.168.1.50:5004\""),
+            "Plex's address"
+        );
+        assert!(page.contains("value=\"http://192.168.1.50:5004/epg.xml\""));
+        assert_eq!(page.matches("<script>").count(), 1);
+    }
+}

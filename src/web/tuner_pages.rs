@@ -56,3 +56,49 @@ pub fn lineup_html(lineup: &[LineupChannel]) -> String {
     out.push_str("</tbody>\n</table>\n</body>\n</html>\n");
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn session(channel: &str, connections: usize) -> SessionStatus {
+        SessionStatus {
+            channel: channel.into(),
+            name: "x".into(),
+            guide_id: "x".into(),
+            state: "live",
+            stream: None,
+            role: None,
+            viewers: 1,
+            bytes: 0,
+            bitrate_bps: 0,
+            connections,
+            started_at: String::new(),
+            uptime_seconds: 0,
+            last_failover: None,
+        }
+    }
+
+    fn tuner_lines(html: &str) -> Vec<&str> {
+        html.lines().filter(|l| l.contains("Channel")).collect()
+    }
+
+    #[test]
+    fn one_line_per_connection_then_idle_tuners() {
+        let html = tuners_html(&[session("101", 2), session("7.1", 1)], 4);
+        assert_eq!(
+            tuner_lines(&html),
+            [
+                "<tr><td>Tuner 0 Channel</td><td>101</td></tr>",
+                "<tr><td>Tuner 1 Channel</td><td>101</td></tr>",
+                "<tr><td>Tuner 2 Channel</td><td>7.1</td></tr>",
+                "<tr><td>Tuner 3 Channel</td><td>none</td></tr>",
+            ]
+        );
+        // A session still waiting for a connection holds no tuner.
+        assert_eq!(tuner_lines(&tuners_html(&[session("5", 0)], 1)).len(), 1);
+        // More connections than configured tuners (a lowered limit): every one is listed.
+        assert_eq!(tuner_lines(&tuners_html(&[session("5", 3)], 2)).len(), 3);
+        assert_eq!(tuner_lines(&tuners_html(&[], 0)).len(), 0);
+    }
+}
