@@ -13,6 +13,8 @@ needs=(
   "ffprobe ffmpeg"                    # probes the test clip and the relayed streams
   "tv_validate_file xmltv-util"       # validates the rendered EPG against the XMLTV DTD
   "hdhomerun_config hdhomerun-config" # SiliconDust's client discovers the emulated tuner
+  "chromium chromium"                 # a real browser renders the appliance's page
+  "tidy tidy"                         # validates the page's HTML
   "cc gcc libc6-dev"                  # links, and builds the bundled SQLite and ring
 )
 missing=()

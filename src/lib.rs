@@ -3,6 +3,8 @@
 //! Layers, from the edge down (dependencies point downwards only):
 //! - `cli`: the `streamforge` command line; opens the store and drives the rest.
 //! - `server`: `serve`, composing the HTTP server, discovery, the snapshot and refreshes.
+//! - `web`: the appliance's pages for people (`/`, `/tuners.html`, `/lineup.html`), rendered
+//!   from the snapshot and the relay's status.
 //! - `hdhr`, `http`: the tuner's face on the LAN (HDHomeRun documents and discovery; our HTTP/1.1
 //!   server).
 //! - `relay`: the live relay: per-channel sessions (a pure state machine), shared upstreams,
@@ -36,5 +38,6 @@ pub(crate) mod server;
 pub mod store;
 pub mod time;
 pub(crate) mod upstream;
+pub(crate) mod web;
 pub mod xmltv;
 pub mod xtream;

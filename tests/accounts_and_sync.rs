@@ -243,6 +243,18 @@ fn refused_logins_and_tls_failures() {
     );
     let expired = sandbox.run(&["sync", "expired"], "").expect(1);
     assert!(expired.stderr.contains("Expired"), "{}", expired.stderr);
+    // What the panel said is kept for the appliance's page.
+    let accounts = sandbox
+        .run(&["account", "list", "--json"], "")
+        .expect(0)
+        .json();
+    let expired = accounts
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["name"] == "expired")
+        .unwrap();
+    assert_eq!(expired["subscription"]["status"], "Expired");
 
     // Without the throwaway CA the HTTPS panel is not trusted.
     let untrusting = Sandbox::new();

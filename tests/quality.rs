@@ -218,7 +218,7 @@ fn a_session_stores_what_it_measured_and_probe_keeps_off_a_busy_account() {
     let status: Value =
         serde_json::from_slice(&common::http_get(&server.url("/status")).2).unwrap();
     assert_eq!(size(&status["sessions"][0]["measured"]), (640, 360));
-    assert_eq!(status["tuners"]["accounts"][0]["in_use"], 1);
+    assert_eq!(status["accounts"][0]["tuners_in_use"], 1);
 
     // The account's one connection is the server's: the probe must not take another.
     let server_addr = server.addr.to_string();

@@ -4,7 +4,7 @@ use clap::{Args, Subcommand};
 use serde::Serialize;
 use serde_json::json;
 
-use crate::store::{Event, Level, NewAccount, Store};
+use crate::store::{Event, Level, NewAccount, Store, Subscription};
 use crate::upstream::{self, Url};
 use crate::xtream::XtreamClient;
 
@@ -131,6 +131,7 @@ struct AccountRow {
     user_agent: Option<String>,
     streams: u64,
     last_sync_at: Option<String>,
+    subscription: Subscription,
 }
 
 fn list(context: &Context, json: bool) -> Outcome {
@@ -146,6 +147,7 @@ fn list(context: &Context, json: bool) -> Outcome {
             enabled: account.is_active,
             user_agent: account.user_agent,
             last_sync_at: account.last_sync_at,
+            subscription: account.subscription,
         });
     }
     if json {
@@ -160,6 +162,11 @@ fn list(context: &Context, json: bool) -> Outcome {
     let table: Vec<Vec<String>> = rows
         .into_iter()
         .map(|r| {
+            let subscription = match (r.subscription.status, r.subscription.expires_at) {
+                (None, _) => "unknown".to_string(),
+                (Some(status), None) => status,
+                (Some(status), Some(until)) => format!("{status} until {until}"),
+            };
             vec![
                 r.name,
                 r.url,
@@ -168,6 +175,7 @@ fn list(context: &Context, json: bool) -> Outcome {
                 if r.enabled { "yes" } else { "no" }.into(),
                 r.streams.to_string(),
                 r.last_sync_at.unwrap_or_else(|| "never".into()),
+                subscription,
             ]
         })
         .collect();
@@ -180,6 +188,7 @@ fn list(context: &Context, json: bool) -> Outcome {
             "ENABLED",
             "STREAMS",
             "LAST SYNC",
+            "SUBSCRIPTION",
         ],
         &table,
     );
@@ -206,12 +215,9 @@ fn test(context: &Context, name: &str) -> Outcome {
     )?;
     let login = block_on(client.login())??;
     let info = login.user_info;
-    let expires = match info.exp_date {
-        Some(unix) if unix > 0 => crate::time::rfc3339(
-            std::time::UNIX_EPOCH + std::time::Duration::from_secs(unix as u64),
-        ),
-        _ => "never".into(),
-    };
+    let expires = info
+        .expires_at()
+        .map_or_else(|| "never".into(), crate::time::rfc3339);
     println!(
         "{name}: login ok at {}; status {}, expires {expires}, connections {}/{} in use{}",
         client.origin(),

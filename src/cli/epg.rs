@@ -160,6 +160,8 @@ struct SourceRow {
     channels: i64,
     last_refresh_at: Option<String>,
     last_status: Option<String>,
+    /// RFC 3339: how far ahead the programmes reach.
+    programmes_until: Option<String>,
 }
 
 fn list(context: &Context, json: bool) -> Outcome {
@@ -175,6 +177,7 @@ fn list(context: &Context, json: bool) -> Outcome {
             channels: s.channel_count,
             last_refresh_at: s.last_refresh_at,
             last_status: s.last_status,
+            programmes_until: s.programmes_until,
         })
         .collect();
     if json {

@@ -200,10 +200,10 @@ fn no_free_connection(
     let in_use = status::fetch(context, server)
         .ok()
         .and_then(|status| {
-            status["tuners"]["accounts"]
+            status["accounts"]
                 .as_array()?
                 .iter()
-                .find(|a| a["account_id"].as_i64() == Some(account.id))?["in_use"]
+                .find(|a| a["name"].as_str() == Some(account.name.as_str()))?["tuners_in_use"]
                 .as_u64()
         })
         .unwrap_or(0);

@@ -6,11 +6,13 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::json;
 
-use crate::store::{Event, GuideChannelInput, Level, Source, SourceKind, Store, StoreError};
+use crate::store::{
+    Event, GuideChannelInput, Level, Refreshed, Source, SourceKind, Store, StoreError,
+};
 use crate::upstream::{self, RequestOptions, Url};
 use crate::xmltv::{self, Limits};
 use crate::xtream::XtreamClient;
@@ -97,6 +99,8 @@ pub struct RefreshSettings<'a> {
 pub struct RefreshReport {
     pub channels: usize,
     pub programmes: u64,
+    /// The end of the last programme, the source's shift applied.
+    pub programmes_until: Option<SystemTime>,
     pub bad_timestamps: u64,
     pub duplicate_channel_ids: u64,
     pub added: usize,
@@ -163,9 +167,12 @@ pub async fn refresh(
             },
         ),
     };
-    let channels = result.as_ref().ok().map(|r| r.channels);
+    let refreshed = result.as_ref().ok().map(|r| Refreshed {
+        channels: r.channels,
+        programmes_until: r.programmes_until,
+    });
     // The refresh's own outcome matters more than a failure to record it.
-    let _ = store.record_refresh(source.id, &status, channels);
+    let _ = store.record_refresh(source.id, &status, refreshed);
     let _ = store.log_event(&event);
     result
 }
@@ -240,6 +247,11 @@ async fn fetch_parse_store(
     Ok(RefreshReport {
         channels: inputs.len(),
         programmes: scan.programmes,
+        programmes_until: scan
+            .programmes_until
+            .and_then(|end| end.checked_add(source.shift_seconds))
+            .and_then(|end| u64::try_from(end).ok())
+            .and_then(|end| UNIX_EPOCH.checked_add(Duration::from_secs(end))),
         bad_timestamps: scan.bad_timestamps,
         duplicate_channel_ids: scan.duplicate_channel_ids,
         added: change.added,
@@ -341,6 +353,7 @@ mod tests {
             last_refresh_at: None,
             last_status: None,
             channel_count: 0,
+            programmes_until: None,
         };
         assert_eq!(display_location(&source), "http://epg.example.com:8080/…");
     }

@@ -16,6 +16,7 @@ use std::time::{Instant, SystemTime};
 use serde::Serialize;
 use tokio::sync::Notify;
 
+use super::bitrate::BitRate;
 use super::events::{Facts, describe};
 use super::metrics::add;
 use super::program::Program;
@@ -28,19 +29,38 @@ use super::source::{Attempt, ChannelInfo, Feed};
 use super::ts::Aligned;
 use crate::measure::Measurement;
 
-/// One session, for `/status`.
+/// One session, for `/status` and the appliance's page.
 #[derive(Debug, Serialize)]
 pub struct SessionStatus {
     pub channel: String,
     pub name: String,
     pub guide_id: String,
     pub state: &'static str,
+    /// The stream feeding the viewers, as `ACCOUNT:STREAM_ID`.
     pub stream: Option<String>,
+    /// Whether that stream is the channel's first choice (`primary`) or a `backup`.
+    pub role: Option<&'static str>,
     /// What has been measured of the stream playing, so far.
     pub measured: Option<Measurement>,
     pub viewers: usize,
     pub bytes: u64,
+    /// Bits per second coming in lately (see [`BitRate`]).
+    pub bitrate_bps: u64,
+    /// Upstream connections the session holds (one, or two while trying the better stream).
+    pub connections: usize,
     pub started_at: String,
+    pub uptime_seconds: u64,
+    pub last_failover: Option<LastFailover>,
+}
+
+/// The session's latest failover.
+#[derive(Debug, Clone, Serialize)]
+pub struct LastFailover {
+    /// RFC 3339.
+    pub at: String,
+    pub from: String,
+    pub to: String,
+    pub reason: String,
 }
 
 /// An open attempt, with the candidate (index into `info.sources`) it is on.
@@ -64,6 +84,8 @@ pub struct Channel {
     rescheduled: Notify,
     started_at: SystemTime,
     started: Instant,
+    bitrate: RefCell<BitRate>,
+    last_failover: RefCell<Option<LastFailover>>,
 }
 
 impl Channel {
@@ -97,6 +119,8 @@ impl Channel {
             rescheduled: Notify::new(),
             started_at: SystemTime::now(),
             started: now,
+            bitrate: RefCell::new(BitRate::new(now)),
+            last_failover: RefCell::new(None),
         });
         channel.carry_out(actions);
         channel
@@ -149,6 +173,9 @@ impl Channel {
     }
 
     pub fn status(&self) -> SessionStatus {
+        let now = self.services.clock.now();
+        let bytes = self.ring.borrow().bytes_pushed();
+        let active = self.session.borrow().active_candidate();
         let feeding = self.session.borrow().feeding();
         SessionStatus {
             measured: feeding.and_then(|a| self.program.borrow().measurement(a)),
@@ -157,9 +184,14 @@ impl Channel {
             guide_id: self.info.guide_id.clone(),
             state: self.session.borrow().state_name(),
             stream: self.active_stream(),
+            role: active.map(|index| if index == 0 { "primary" } else { "backup" }),
             viewers: self.viewers(),
-            bytes: self.ring.borrow().bytes_pushed(),
+            bytes,
+            bitrate_bps: self.bitrate.borrow_mut().observe(now, bytes),
+            connections: self.attempts.borrow().len(),
             started_at: crate::time::rfc3339(self.started_at),
+            uptime_seconds: now.saturating_duration_since(self.started).as_secs(),
+            last_failover: self.last_failover.borrow().clone(),
         }
     }
 
@@ -351,6 +383,18 @@ impl Channel {
             }
         };
         let entry = describe(&self.info, event, &facts);
+        if let SessionEvent::Failover {
+            from, to, reason, ..
+        } = event
+        {
+            let stream = |index: usize| self.info.sources.get(index).map(|s| s.stream.clone());
+            *self.last_failover.borrow_mut() = Some(LastFailover {
+                at: crate::time::rfc3339(SystemTime::now()),
+                from: stream(*from).unwrap_or_default(),
+                to: stream(*to).unwrap_or_default(),
+                reason: reason.to_string(),
+            });
+        }
         self.services
             .events
             .emit(entry.level, entry.category, entry.message, entry.details);

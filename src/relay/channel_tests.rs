@@ -42,8 +42,16 @@ fn the_first_media_starts_the_viewers_and_is_the_first_chunk_they_get() {
     channel.media(opened[0].attempt, chunk(2));
     assert_eq!(ring_tags(&channel.ring()), [1]);
     assert_eq!(channel.status().state, "live");
-    assert_eq!(channel.status().stream.as_deref(), Some("101:0"));
-    assert_eq!(channel.status().bytes, CHUNK_BYTES as u64);
+    let status = channel.status();
+    assert_eq!(status.stream.as_deref(), Some("101:0"));
+    assert_eq!((status.role, status.connections), (Some("primary"), 1));
+    assert_eq!(status.bytes, CHUNK_BYTES as u64);
+    assert!(status.last_failover.is_none());
+    // The bit rate runs on the channel's clock: one chunk in the first two seconds.
+    rig.advance(Duration::from_secs(2));
+    let status = channel.status();
+    assert_eq!(status.bitrate_bps, CHUNK_BYTES as u64 * 8 / 2);
+    assert_eq!(status.uptime_seconds, 2);
     assert_eq!(metric(&channel, "sessions_started_total"), "1");
     assert_eq!(
         metric(&channel, "upstream_bytes_total"),
@@ -78,7 +86,14 @@ fn a_failover_splices_at_the_replacement_s_first_keyframe_and_ignores_the_dead_s
     channel.media(backup, chunk(5));
     // The primary's last frame, never seen whole, is not relayed.
     assert_eq!(ring_tags(&channel.ring()), [0xEE, 4]);
-    assert_eq!(channel.status().state, "live");
+    let status = channel.status();
+    assert_eq!(status.state, "live");
+    assert_eq!(status.role, Some("backup"));
+    let last = status.last_failover.expect("the failover is remembered");
+    assert_eq!(
+        (last.from.as_str(), last.to.as_str(), last.reason.as_str()),
+        ("101:0", "101:1", "StreamError")
+    );
     assert_eq!(metric(&channel, "failovers_total"), "1");
     let text = channel.services().metrics.render(0, 0, 0, 0);
     assert!(text.contains("streamforge_upstream_errors_total{reason=\"StreamError\"} 1"));
@@ -118,7 +133,9 @@ fn the_return_to_the_better_stream_switches_at_its_first_keyframe() {
     channel.media(probe, chunk(5));
     // The backup's frame 2, held back when the better stream took over, is not relayed.
     assert_eq!(ring_tags(&channel.ring()), [0xEE, 1, 3]);
-    assert_eq!(channel.status().stream.as_deref(), Some("101:0"));
+    let status = channel.status();
+    assert_eq!(status.stream.as_deref(), Some("101:0"));
+    assert_eq!(status.role, Some("primary"), "back on the better stream");
     assert_eq!(metric(&channel, "upgrades_total"), "1");
     assert_eq!(metric(&channel, "failovers_total"), "0");
     assert_eq!(rig.events.categories(), ["session", "upgrade"]);

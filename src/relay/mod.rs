@@ -15,9 +15,11 @@
 //! - `program`: the output program: every source scanned, spliced in at random-access points,
 //!   rewritten onto one continuous program (pure).
 //! - `ts`: MPEG-TS alignment of one source: whole packets, from its first PAT, as slices.
+//! - `bitrate`: a session's incoming bit rate, measured when someone looks (pure).
 //! - `ring`: a channel's fan-out buffer: shared slices, per-viewer positions, bounded backlog,
 //!   new viewers at the latest start.
 
+pub(crate) mod bitrate;
 pub(crate) mod channel;
 pub(crate) mod events;
 pub(crate) mod manager;
@@ -34,6 +36,7 @@ pub mod ts;
 pub(crate) mod tuners;
 pub(crate) mod viewer;
 
+pub(crate) use channel::SessionStatus;
 pub(crate) use manager::Relay;
 pub(crate) use services::{EventSink, Services};
 pub(crate) use source::{ChannelInfo, StreamSource, UpstreamConnector};

@@ -14,14 +14,6 @@ struct Slots {
     max: u32,
 }
 
-/// One account's connections, for `/status`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-pub struct AccountTuners {
-    pub account_id: i64,
-    pub in_use: u32,
-    pub max: u32,
-}
-
 /// Open connections per account against each account's limit.
 #[derive(Debug, Default)]
 pub struct Tuners {
@@ -60,25 +52,21 @@ impl Tuners {
         self.accounts.borrow().values().map(|s| s.open).sum()
     }
 
-    pub fn total(&self) -> u32 {
-        self.accounts.borrow().values().map(|s| s.max).sum()
-    }
-
-    /// Each account's open connections and limit, by account id (for `/status`, which
-    /// `streamforge probe` reads to stay within the limit too).
-    pub fn by_account(&self) -> Vec<AccountTuners> {
-        let mut accounts: Vec<AccountTuners> = self
+    /// `(account, open, max)` for every account with a limit or an open connection.
+    pub fn usage(&self) -> Vec<(i64, u32, u32)> {
+        let mut usage: Vec<_> = self
             .accounts
             .borrow()
             .iter()
-            .map(|(&account_id, s)| AccountTuners {
-                account_id,
-                in_use: s.open,
-                max: s.max,
-            })
+            .filter(|(_, s)| s.max > 0 || s.open > 0)
+            .map(|(&account, s)| (account, s.open, s.max))
             .collect();
-        accounts.sort_by_key(|a| a.account_id);
-        accounts
+        usage.sort_unstable();
+        usage
+    }
+
+    pub fn total(&self) -> u32 {
+        self.accounts.borrow().values().map(|s| s.max).sum()
     }
 }
 
@@ -121,21 +109,6 @@ mod tests {
         assert!(!tuners.can_open(1));
         assert!(tuners.can_open(2));
         assert_eq!(tuners.in_use(), 2);
-        assert_eq!(
-            tuners.by_account(),
-            [
-                AccountTuners {
-                    account_id: 1,
-                    in_use: 2,
-                    max: 2
-                },
-                AccountTuners {
-                    account_id: 2,
-                    in_use: 0,
-                    max: 1
-                }
-            ]
-        );
         drop(a);
         assert!(tuners.can_open(1));
         let _c = tuners.try_take(1).unwrap();
@@ -148,5 +121,9 @@ mod tests {
         drop(b);
         assert!(!tuners.can_open(1));
         assert_eq!(tuners.total(), 2);
+        // A disabled account (no limit) still shows the connection it has open.
+        let _d = tuners.try_take(2).unwrap();
+        tuners.set_limits([(1, 1)]);
+        assert_eq!(tuners.usage(), [(1, 1, 1), (2, 1, 0)]);
     }
 }

@@ -27,6 +27,7 @@ use crate::http::{self, ServerConfig, Shutdown, ShutdownTrigger};
 use crate::relay::{Relay, Services, UpstreamConnector};
 use crate::store::{Event, Level, Store};
 
+pub use address::detected_base_url;
 pub use snapshot::Snapshot;
 
 /// How often the database is checked for changes made by other processes.
@@ -167,6 +168,7 @@ async fn run(
         data_dir: data_dir.clone(),
         channel_ids: config.epg.channel_ids,
         relay: relay.clone(),
+        favicon: crate::web::favicon_ico().into(),
     });
     let watcher = tokio_uring::spawn(watch_store(
         store,

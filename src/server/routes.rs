@@ -4,10 +4,12 @@
 use std::cell::RefCell;
 use std::path::PathBuf;
 use std::rc::Rc;
+use std::time::SystemTime;
 
 use crate::config::ChannelIds;
 use crate::http::{Body, Handler, Method, Request, Response};
 use crate::relay::Relay;
+use crate::web;
 
 use super::snapshot::Snapshot;
 
@@ -16,10 +18,12 @@ pub struct Routes {
     pub data_dir: PathBuf,
     pub channel_ids: ChannelIds,
     pub relay: Rc<Relay>,
+    pub favicon: bytes::Bytes,
 }
 
 const JSON: &str = "application/json";
 const XML: &str = "application/xml; charset=utf-8";
+const HTML: &str = "text/html; charset=utf-8";
 
 impl Handler for Routes {
     fn handle(&self, request: &Request) -> Response {
@@ -66,14 +70,33 @@ impl Routes {
             "/playlist.m3u" | "/lineup.m3u" => document("audio/x-mpegurl", &snapshot.playlist_m3u),
             "/epg.xml" => self.file("epg.xml", XML),
             "/epg.xml.gz" => self.file("epg.xml.gz", "application/gzip"),
+            "/" | "/index.html" => {
+                let page = web::home(&web::Home {
+                    device: &snapshot.device,
+                    version: env!("CARGO_PKG_VERSION"),
+                    overview: &snapshot.overview,
+                    lineup: &snapshot.channels,
+                    sessions: &self.relay.status(),
+                    tuners: &self.relay.tuners().usage(),
+                    now: SystemTime::now(),
+                });
+                Response::full(200, vec![("Content-Type", HTML.into())], page)
+            }
+            "/tuners.html" => {
+                let page = web::tuners_html(&self.relay.status(), snapshot.device.tuner_count);
+                Response::full(200, vec![("Content-Type", HTML.into())], page)
+            }
+            "/lineup.html" => Response::full(
+                200,
+                vec![("Content-Type", HTML.into())],
+                web::lineup_html(&snapshot.channels),
+            ),
+            "/favicon.ico" => document("image/x-icon", &self.favicon),
             "/status" => {
                 let status = serde_json::json!({
                     "sessions": self.relay.status(),
-                    "tuners": {
-                        "in_use": self.relay.tuners().in_use(),
-                        "total": self.relay.tuners().total(),
-                        "accounts": self.relay.tuners().by_account(),
-                    },
+                    "tuners": { "in_use": self.relay.tuners().in_use(), "total": self.relay.tuners().total() },
+                    "accounts": self.account_status(&snapshot),
                 });
                 Response::full(200, vec![("Content-Type", JSON.into())], status.to_string())
             }
@@ -96,6 +119,30 @@ impl Routes {
                 None => Response::empty(404),
             },
         }
+    }
+
+    /// Tuners in use per account, by name.
+    fn account_status(&self, snapshot: &Snapshot) -> Vec<serde_json::Value> {
+        let usage = self.relay.tuners().usage();
+        snapshot
+            .overview
+            .accounts
+            .iter()
+            .map(|account| {
+                let in_use = usage
+                    .iter()
+                    .find(|(id, _, _)| *id == account.id)
+                    .map_or(0, |&(_, open, _)| open);
+                serde_json::json!({
+                    "name": account.name,
+                    "enabled": account.enabled,
+                    "tuners_in_use": in_use,
+                    "max_connections": account.max_connections,
+                    "subscription_status": account.subscription_status,
+                    "expires_at": account.expires_at,
+                })
+            })
+            .collect()
     }
 
     fn file(&self, name: &str, content_type: &str) -> Response {

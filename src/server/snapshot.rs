@@ -1,6 +1,6 @@
-//! The in-memory snapshot every non-stream request is served from: the HDHomeRun documents and
-//! the M3U, rendered once from the store whenever it changes. The request path never touches
-//! SQLite.
+//! The in-memory snapshot every non-stream request is served from: the HDHomeRun documents, the
+//! M3U and what the appliance's page shows of the database (recent events included), read once
+//! from the store whenever it changes. The request path never touches SQLite.
 
 use bytes::Bytes;
 
@@ -9,6 +9,7 @@ use crate::guide::{LineupChannel, lineup};
 use crate::hdhr::{self, Device, GuideNumber, LineupEntry, M3uEntry};
 use crate::relay::{ChannelInfo, StreamSource};
 use crate::store::{Account, Mapping, Store, StoreError};
+use crate::web::Overview;
 use crate::xtream::live_url;
 use crate::xtream::quality::Tier;
 
@@ -26,6 +27,8 @@ pub struct Snapshot {
     pub tunable: Vec<ChannelInfo>,
     /// `max_connections` of every enabled account.
     pub account_limits: Vec<(i64, u32)>,
+    /// What the appliance's page shows of the database.
+    pub overview: Overview,
 }
 
 impl Snapshot {
@@ -95,6 +98,7 @@ impl Snapshot {
             channels,
             tunable,
             account_limits: accounts.iter().map(|a| (a.id, a.max_connections)).collect(),
+            overview: Overview::read(store)?,
         })
     }
 

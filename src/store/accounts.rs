@@ -11,7 +11,8 @@ use std::time::SystemTime;
 const PASSWORD_AAD: &[u8] = b"streamforge accounts.password_encrypted";
 
 const COLUMNS: &str = "id, name, server_url, username, password_encrypted, max_connections, \
-                       is_active, user_agent, created_at, last_sync_at";
+                       is_active, user_agent, created_at, last_sync_at, subscription_status, \
+                       subscription_expires_at";
 
 /// Longest account name, in characters: names appear in every `ACCOUNT:STREAM_ID`.
 const MAX_NAME_CHARS: usize = 64;
@@ -43,6 +44,17 @@ pub struct Account {
     pub created_at: String,
     /// RFC 3339; `None` until the first successful sync.
     pub last_sync_at: Option<String>,
+    /// What the panel said of the subscription at the last sync.
+    pub subscription: Subscription,
+}
+
+/// The subscription as the panel's `user_info` describes it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Subscription {
+    /// `Active`, `Expired`, `Banned`, …; `None` until a panel said.
+    pub status: Option<String>,
+    /// RFC 3339; `None` for a subscription that never expires, or one not synced yet.
+    pub expires_at: Option<String>,
 }
 
 /// An account row before its password is opened.
@@ -65,6 +77,10 @@ impl SealedAccount {
                 user_agent: row.get(7)?,
                 created_at: row.get(8)?,
                 last_sync_at: row.get(9)?,
+                subscription: Subscription {
+                    status: row.get(10)?,
+                    expires_at: row.get(11)?,
+                },
             },
             sealed: row.get(4)?,
         })
@@ -135,6 +151,7 @@ impl Store {
             user_agent: new.user_agent.clone(),
             created_at,
             last_sync_at: None,
+            subscription: Subscription::default(),
         })
     }
 
@@ -198,13 +215,53 @@ impl Store {
 
     /// Records when the account's catalog was last synced.
     pub fn record_sync(&self, account_id: i64, at: SystemTime) -> Result<(), StoreError> {
+        self.update_account(
+            account_id,
+            "UPDATE accounts SET last_sync_at = ?2 WHERE id = ?1",
+            params![account_id, rfc3339(at)],
+        )
+    }
+
+    /// Records what the panel said of the subscription at login: its status and expiry date
+    /// (`None`: it never expires).
+    pub fn record_subscription(
+        &self,
+        account_id: i64,
+        status: &str,
+        expires_at: Option<SystemTime>,
+    ) -> Result<(), StoreError> {
+        self.update_account(
+            account_id,
+            "UPDATE accounts SET subscription_status = ?2, subscription_expires_at = ?3 \
+             WHERE id = ?1",
+            params![account_id, status, expires_at.map(rfc3339)],
+        )
+    }
+
+    /// Records a status alone (a login refused as `Expired`), keeping the known expiry date.
+    pub fn record_subscription_status(
+        &self,
+        account_id: i64,
+        status: &str,
+    ) -> Result<(), StoreError> {
+        self.update_account(
+            account_id,
+            "UPDATE accounts SET subscription_status = ?2 WHERE id = ?1",
+            params![account_id, status],
+        )
+    }
+
+    /// Runs an UPDATE of one account by id; no row changed means the account is gone.
+    fn update_account<P: rusqlite::Params>(
+        &self,
+        account_id: i64,
+        sql: &str,
+        params: P,
+    ) -> Result<(), StoreError> {
         let changed = self
             .conn
-            .execute(
-                "UPDATE accounts SET last_sync_at = ?2 WHERE id = ?1",
-                params![account_id, rfc3339(at)],
-            )
-            .ctx(|| format!("recording the sync of account #{account_id}"))?;
+            .execute(sql, params)
+            .ctx(|| format!("updating account #{account_id}"))?;
         if changed == 0 {
             return Err(StoreError::AccountGone(account_id));
         }
@@ -316,6 +373,34 @@ pub(crate) mod tests {
         }
         assert!(matches!(
             store.record_sync(42, SystemTime::now()),
+            Err(StoreError::AccountGone(42))
+        ));
+    }
+
+    #[test]
+    fn the_subscription_is_recorded_and_a_status_alone_keeps_the_expiry() {
+        let (_dir, store) = temp_store();
+        let a = store.add_account(&new_account("main")).expect("add");
+        assert_eq!(a.subscription, Subscription::default());
+        let expiry = SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_795_295_176);
+        store
+            .record_subscription(a.id, "Active", Some(expiry))
+            .expect("record");
+        store
+            .record_subscription_status(a.id, "Expired")
+            .expect("status");
+        let stored = store.account("main").expect("get").subscription;
+        assert_eq!(stored.status.as_deref(), Some("Expired"));
+        assert_eq!(stored.expires_at.as_deref(), Some("2026-11-21T21:06:16Z"));
+        store
+            .record_subscription(a.id, "Active", None)
+            .expect("never expires");
+        assert_eq!(
+            store.account("main").expect("get").subscription.expires_at,
+            None
+        );
+        assert!(matches!(
+            store.record_subscription_status(42, "Active"),
             Err(StoreError::AccountGone(42))
         ));
     }

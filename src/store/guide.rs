@@ -68,6 +68,15 @@ pub struct Source {
     pub last_refresh_at: Option<String>,
     pub last_status: Option<String>,
     pub channel_count: i64,
+    /// RFC 3339: the end of the last programme at the last successful refresh.
+    pub programmes_until: Option<String>,
+}
+
+/// What a successful refresh found.
+#[derive(Debug, Clone, Copy)]
+pub struct Refreshed {
+    pub channels: usize,
+    pub programmes_until: Option<SystemTime>,
 }
 
 /// One channel of a freshly parsed guide.
@@ -182,7 +191,8 @@ impl Store {
             .conn
             .prepare(&format!(
                 "SELECT id, name, kind, location_encrypted, shift_seconds, last_refresh_at, \
-                 last_status, channel_count FROM xmltv_sources {filter} ORDER BY name"
+                 last_status, channel_count, programmes_until FROM xmltv_sources {filter} \
+                 ORDER BY name"
             ))
             .ctx(doing)?;
         let rows = statement
@@ -197,6 +207,7 @@ impl Store {
                         last_refresh_at: row.get(5)?,
                         last_status: row.get(6)?,
                         channel_count: row.get(7)?,
+                        programmes_until: row.get(8)?,
                     },
                     row.get::<_, String>(2)?,
                     row.get::<_, Vec<u8>>(3)?,
@@ -232,25 +243,32 @@ impl Store {
         Ok(())
     }
 
-    /// Records the outcome of a refresh attempt; `channel_count` only on success.
+    /// Records the outcome of a refresh attempt; what it found only on success.
     pub fn record_refresh(
         &self,
         source_id: i64,
         status: &str,
-        channel_count: Option<usize>,
+        refreshed: Option<Refreshed>,
     ) -> Result<(), StoreError> {
-        self.conn
-            .execute(
+        let now = rfc3339(SystemTime::now());
+        match refreshed {
+            Some(found) => self.conn.execute(
                 "UPDATE xmltv_sources SET last_refresh_at = ?2, last_status = ?3, \
-                 channel_count = COALESCE(?4, channel_count) WHERE id = ?1",
+                 channel_count = ?4, programmes_until = ?5 WHERE id = ?1",
                 params![
                     source_id,
-                    rfc3339(SystemTime::now()),
+                    now,
                     status,
-                    channel_count.map(super::sql_int)
+                    super::sql_int(found.channels),
+                    found.programmes_until.map(rfc3339)
                 ],
-            )
-            .ctx(|| format!("recording the refresh of guide source #{source_id}"))?;
+            ),
+            None => self.conn.execute(
+                "UPDATE xmltv_sources SET last_refresh_at = ?2, last_status = ?3 WHERE id = ?1",
+                params![source_id, now, status],
+            ),
+        }
+        .ctx(|| format!("recording the refresh of guide source #{source_id}"))?;
         Ok(())
     }
 

@@ -15,10 +15,12 @@ mod schema;
 mod secret;
 mod settings;
 
-pub use accounts::{Account, NewAccount};
+pub use accounts::{Account, NewAccount, Subscription};
 pub use catalog::{CatalogChange, CatalogStream, StoredStream, StreamFilter};
 pub use events::{Event, Level, StoredEvent};
-pub use guide::{GuideChannel, GuideChannelInput, NewSource, Source, SourceKind, number_order};
+pub use guide::{
+    GuideChannel, GuideChannelInput, NewSource, Refreshed, Source, SourceKind, number_order,
+};
 pub use mappings::{Mapping, PlannedMapping};
 pub use measurements::{How, Measured};
 pub use secret::KeyProblem;

@@ -9,7 +9,7 @@ use rusqlite::Connection;
 use std::path::Path;
 
 /// Every migration, oldest first.
-pub(super) const MIGRATIONS: &[&str] = &[V1, V2];
+pub(super) const MIGRATIONS: &[&str] = &[V1, V2, V3];
 
 /// Version 1: every table of SPEC §5. STRICT tables turn a type mix-up into an error at write time.
 const V1: &str = "
@@ -97,9 +97,17 @@ CREATE TABLE settings (
 ) STRICT, WITHOUT ROWID;
 ";
 
-/// Version 2: what was measured of each stream (SPEC §7 Selection), one row per stream, replaced
-/// by the next measurement.
+/// Version 2: what the appliance's page shows. The subscription as the panel reported it at the
+/// last sync, and how far ahead each guide source's programmes reach.
 const V2: &str = "
+ALTER TABLE accounts ADD COLUMN subscription_status TEXT NULL;      -- `Active`, `Expired`, …
+ALTER TABLE accounts ADD COLUMN subscription_expires_at TEXT NULL;  -- RFC 3339; NULL: never, or unknown
+ALTER TABLE xmltv_sources ADD COLUMN programmes_until TEXT NULL;    -- RFC 3339, shift applied
+";
+
+/// Version 3: what was measured of each stream (SPEC §7 Selection), one row per stream, replaced
+/// by the next measurement.
+const V3: &str = "
 CREATE TABLE stream_measurements (
     xtream_channel_id INTEGER PRIMARY KEY REFERENCES xtream_channels(id) ON DELETE CASCADE,
     facts TEXT NOT NULL,                       -- JSON: video, audio, bitrate (measure::Measurement)
@@ -195,6 +203,34 @@ mod tests {
         let store = Store::open(dir.path()).expect("second open");
         assert_eq!(user_version(&store.conn), supported_version(MIGRATIONS));
         assert_eq!(store.setting("kept").expect("read").as_deref(), Some("yes"));
+    }
+
+    #[test]
+    fn a_version_1_database_keeps_its_data_through_version_2() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join(DB_FILE);
+        let conn = Connection::open(&path).expect("raw open");
+        migrate(&conn, &path, &MIGRATIONS[..1]).expect("version 1");
+        conn.execute_batch(
+            "INSERT INTO accounts (name, server_url, username, password_encrypted, created_at) \
+             VALUES ('main', 'http://p', 'u', x'00', '2026-01-01T00:00:00Z');
+             INSERT INTO xmltv_sources (name, location_encrypted, kind) VALUES ('g', x'00', 'url');",
+        )
+        .expect("version 1 rows");
+        migrate(&conn, &path, MIGRATIONS).expect("to the latest");
+        assert_eq!(user_version(&conn), supported_version(MIGRATIONS));
+        let (name, status): (String, Option<String>) = conn
+            .query_row("SELECT name, subscription_status FROM accounts", [], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .expect("the account survived");
+        assert_eq!((name.as_str(), status), ("main", None));
+        let until: Option<String> = conn
+            .query_row("SELECT programmes_until FROM xmltv_sources", [], |r| {
+                r.get(0)
+            })
+            .expect("the source survived");
+        assert_eq!(until, None);
     }
 
     #[test]

@@ -41,6 +41,9 @@ pub struct GuideScan {
     pub bad_timestamps: u64,
     /// Programmes with an invalid `stop`: rendering drops the stop, keeps the programme.
     pub bad_stops: u64,
+    /// The latest end of a programme (its stop, else its start), as Unix seconds: how far
+    /// ahead the guide reaches.
+    pub programmes_until: Option<i64>,
     /// Programmes whose channel has no `<channel>` before them.
     pub unknown_channel_programmes: u64,
     /// `<channel>` elements whose id was already seen (ignored).
@@ -142,11 +145,21 @@ impl Found {
         let [channel, start, stop] = attrs(e, ["channel", "start", "stop"])?;
         let scan = &mut self.scan;
         scan.programmes += 1;
-        if start.as_deref().and_then(XmltvTime::parse).is_none() {
+        let start = start.as_deref().and_then(XmltvTime::parse);
+        if start.is_none() {
             scan.bad_timestamps += 1;
         }
-        if stop.is_some_and(|stop| XmltvTime::parse(&stop).is_none()) {
-            scan.bad_stops += 1;
+        let stop = match stop {
+            Some(stop) => {
+                let parsed = XmltvTime::parse(&stop);
+                scan.bad_stops += u64::from(parsed.is_none());
+                parsed
+            }
+            None => None,
+        };
+        if let Some(start) = start {
+            let end = stop.unwrap_or(start).unix().max(start.unix());
+            scan.programmes_until = scan.programmes_until.max(Some(end));
         }
         match channel
             .and_then(|c| self.index.get(c.as_ref()).copied())
@@ -316,6 +329,8 @@ mod tests {
         assert_eq!(scan.programmes, 5);
         assert_eq!(scan.bad_timestamps, 2);
         assert_eq!(scan.bad_stops, 1);
+        // The last valid programme ends 2024-01-01T07:00Z; the bad ones do not count.
+        assert_eq!(scan.programmes_until, Some(1_704_092_400));
         assert_eq!(scan.unknown_channel_programmes, 1);
     }
 

@@ -30,6 +30,14 @@ pub struct UserInfo {
     pub max_connections: Option<i64>,
 }
 
+impl UserInfo {
+    /// When the subscription ends; `None` when it never does (null, 0 or negative on panels).
+    pub fn expires_at(&self) -> Option<std::time::SystemTime> {
+        let seconds = u64::try_from(self.exp_date?).ok().filter(|&s| s > 0)?;
+        std::time::UNIX_EPOCH.checked_add(std::time::Duration::from_secs(seconds))
+    }
+}
+
 #[derive(Debug, Clone, Deserialize)]
 pub struct Category {
     #[serde(default, deserialize_with = "opt_string")]
@@ -176,6 +184,14 @@ mod tests {
         assert!(login.user_info.auth);
         assert_eq!(login.user_info.status.as_deref(), Some("Active"));
         assert_eq!(login.user_info.exp_date, Some(1550619710));
+        assert_eq!(
+            login
+                .user_info
+                .expires_at()
+                .map(crate::time::rfc3339)
+                .as_deref(),
+            Some("2019-02-19T23:41:50Z")
+        );
         assert_eq!(login.user_info.max_connections, Some(2));
         assert_eq!(login.user_info.active_cons, Some(0));
         assert!(!login.user_info.is_trial);

@@ -88,6 +88,9 @@ pub async fn sync_account(
         },
     };
     // The sync's own outcome matters more than a failure to record it.
+    if let Err(SyncError::Provider(XtreamError::AccountInactive { status, .. })) = &result {
+        let _ = store.record_subscription_status(account.id, status);
+    }
     let _ = store.log_event(&event);
     result
 }
@@ -115,7 +118,15 @@ async fn fetch_and_store(
     .map_err(SyncError::Provider)?;
 
     progress(SyncStep::LoggingIn);
-    client.login().await.map_err(SyncError::Provider)?;
+    let login = client.login().await.map_err(SyncError::Provider)?;
+    let info = &login.user_info;
+    store
+        .record_subscription(
+            account.id,
+            info.status.as_deref().unwrap_or("Active"),
+            info.expires_at(),
+        )
+        .map_err(SyncError::Store)?;
     progress(SyncStep::Categories);
     let categories: HashMap<String, String> = client
         .live_categories()
