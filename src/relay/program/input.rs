@@ -86,6 +86,9 @@ struct Scan {
     /// The current frame has a cut (the newest one), still waiting for its verdict.
     frame_has_cut: bool,
     learner: Learner,
+    /// The lead's packets in mid-frame are wanted: the frame awaits its verdict, or the learner
+    /// gathers a sequence header. One flag, so the bulk of the stream costs one check.
+    mid_frame_wanted: bool,
 }
 
 /// One source: its scan, its cuts, and its bytes from the oldest cut still wanted.
@@ -107,7 +110,7 @@ impl SourceStream {
         for (i, packet) in data.chunks_exact(PACKET).enumerate() {
             // The bulk of a stream: the lead's packets in mid-frame, once the frame is judged.
             let mid_frame = Some(packet::pid(packet)) == lead && !packet::unit_start(packet);
-            if mid_frame && !self.scan.frame_has_cut && !self.scan.learner.wants_lead_packets() {
+            if mid_frame && !self.scan.mid_frame_wanted {
                 if self.scan.pat_since_lead.is_some() {
                     self.scan.pat_since_lead = None;
                 }
@@ -250,6 +253,7 @@ impl Scan {
                     self.frame_has_cut = false;
                 }
             }
+            self.mid_frame_wanted = self.frame_has_cut || self.learner.wants_lead_packets();
             self.pat_since_lead = None;
             return;
         }
@@ -267,7 +271,7 @@ impl Scan {
             let len = packet::payload(packet).len();
             if start {
                 let header = packet::pes_header(packet);
-                if let Some(h) = header {
+                if let Some(h) = header.filter(|_| self.learner.learning()) {
                     self.learner
                         .audio_start(pid, packet.get(h.data..).unwrap_or_default());
                 }
@@ -327,6 +331,7 @@ impl Scan {
         };
         self.pmt_section = section.to_vec();
         self.learner.pmt(&pmt);
+        self.mid_frame_wanted = self.frame_has_cut || self.learner.wants_lead_packets();
         let video = pmt.streams.iter().find_map(|s| match s.kind() {
             Kind::Video(codec) => Some((s.pid, codec)),
             _ => None,
@@ -378,15 +383,17 @@ impl Scan {
             .and_then(|h| h.dts)
             .map(|o| packet::read_timestamp(packet, o))
             .or(pts);
-        let es = header
-            .and_then(|h| packet.get(h.data..))
-            .unwrap_or_default();
-        match lead.codec {
-            Some(_) => self.learner.frame_start(at, dts, es),
-            // Radio: the lead is the audio, timed by its own PES.
-            None => {
-                self.learner.frame_start(at, dts, &[]);
-                self.learner.audio_start(lead.pid, es);
+        if self.learner.learning() {
+            let es = header
+                .and_then(|h| packet.get(h.data..))
+                .unwrap_or_default();
+            match lead.codec {
+                Some(_) => self.learner.frame_start(at, dts, es),
+                // Radio: the lead is the audio, timed by its own PES.
+                None => {
+                    self.learner.frame_start(at, dts, &[]);
+                    self.learner.audio_start(lead.pid, es);
+                }
             }
         }
         let access = match lead.codec {

@@ -27,6 +27,8 @@ const MAX_FRAME_STEP: u64 = 90_000;
 pub const SETTLED_SPAN: u64 = 4 * 90_000;
 /// Stream time before a bit rate or frame rate is given at all.
 const MIN_SPAN: u64 = 90_000;
+/// Stream time after which learning stops even if a header never came (30 s).
+const GIVE_UP_SPAN: u64 = 30 * 90_000;
 
 #[derive(Debug)]
 struct VideoTrack {
@@ -64,6 +66,8 @@ pub struct Learner {
     audio: Vec<AudioTrack>,
     pmt_seen: bool,
     rates: Rates,
+    /// Everything that can be learnt has been (or learning gave up): the scan stops calling.
+    complete: bool,
     reported: bool,
 }
 
@@ -117,11 +121,26 @@ impl Learner {
             .collect();
     }
 
+    /// Whether the scan should still hand over frame and audio starts: no longer once the
+    /// measurement is complete, so that a long session pays for learning only at its start.
+    #[inline]
+    pub fn learning(&self) -> bool {
+        !self.complete
+    }
+
     /// A frame of the lead stream starts at stream offset `at`; `data` is the rest of its
     /// first packet after the PES header.
     pub fn frame_start(&mut self, at: u64, dts: Option<u64>, data: &[u8]) {
         if let Some(dts) = dts {
             self.rates.frame(dts, at);
+        }
+        let span = self.rates.span;
+        if (span >= SETTLED_SPAN && self.all_learnt()) || span >= GIVE_UP_SPAN {
+            self.complete = true;
+            if let Some(video) = self.video.as_mut() {
+                video.gathering = false;
+            }
+            return;
         }
         let Some(video) = self.video.as_mut().filter(|v| v.picture.is_none()) else {
             return;
@@ -208,23 +227,25 @@ impl Learner {
     }
 
     /// The measurement, once, as soon as everything that can be learnt has been and the rates
-    /// have run for [`SETTLED_SPAN`].
+    /// have run for [`SETTLED_SPAN`] (or learning gave up).
     pub fn take_settled(&mut self) -> Option<Measurement> {
-        if self.reported || self.rates.span < SETTLED_SPAN {
-            return None;
-        }
-        let video_done = self.video.as_ref().is_none_or(|v| {
-            v.picture.is_some() || v.tries >= HEADER_TRIES || v.codec == Codec::Other
-        });
-        let audio_done = self
-            .audio
-            .iter()
-            .all(|a| a.frame.is_some() || a.tries >= AUDIO_TRIES);
-        if !(video_done && audio_done) {
+        if self.reported || !self.complete {
             return None;
         }
         self.reported = true;
         self.measurement()
+    }
+
+    /// The picture and every audio track are known, or were given up on.
+    fn all_learnt(&self) -> bool {
+        let video = self.video.as_ref().is_none_or(|v| {
+            v.picture.is_some() || v.tries >= HEADER_TRIES || v.codec == Codec::Other
+        });
+        video
+            && self
+                .audio
+                .iter()
+                .all(|a| a.frame.is_some() || a.tries >= AUDIO_TRIES)
     }
 
     /// The measurement not reported yet, when the source ends: only if it says what the picture
