@@ -39,7 +39,8 @@ for arch in "${archs[@]}"; do
   lintian --fail-on error,warning --suppress-tags-from-file debian/lintian-ignored "${debs[$arch]}"
   [ "$(dpkg-deb --field "${debs[$arch]}" Architecture)" = "$arch" ] || fail "${debs[$arch]} is not $arch"
   # The ELF machine field: 0x3e is x86-64, 0xb7 AArch64.
-  machine=$(dpkg-deb --fsys-tarfile "${debs[$arch]}" | tar -xO ./usr/bin/streamforge | od -An -tx2 -j18 -N2 | tr -d ' ')
+  dpkg-deb --fsys-tarfile "${debs[$arch]}" | tar -xO ./usr/bin/streamforge >target/packaged-binary
+  machine=$(od -An -tx2 -j18 -N2 target/packaged-binary | tr -d ' ')
   expected=$([ "$arch" = arm64 ] && echo 00b7 || echo 003e)
   [ "$machine" = "$expected" ] || fail "the $arch package's binary has ELF machine $machine"
 done
@@ -68,8 +69,9 @@ in_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq /tmp/streamfor
   { cat "$work/install.log"; fail "apt-get install of the package"; }
 in_root streamforge --version
 in_root getent passwd streamforge | grep -q ':/var/lib/streamforge:' || fail "no streamforge system user"
-[ "$(stat -c '%U %a' "$root/var/lib/streamforge")" = "streamforge 700" ] ||
-  fail "/var/lib/streamforge is $(stat -c '%U %a' "$root/var/lib/streamforge"), not streamforge 700"
+# Names resolve inside the chroot: its users are not this machine's.
+owner=$(in_root stat -c '%U %a' /var/lib/streamforge)
+[ "$owner" = "streamforge 700" ] || fail "/var/lib/streamforge is $owner, not streamforge 700"
 in_root dpkg-query -W -f='${Conffiles}\n' streamforge | grep -q '/etc/streamforge/streamforge.toml' ||
   fail "/etc/streamforge/streamforge.toml is not a conffile"
 [ -L "$root/etc/systemd/system/multi-user.target.wants/streamforge.service" ] || fail "the unit is not enabled"
@@ -77,7 +79,8 @@ in_root dpkg-query -W -f='${Conffiles}\n' streamforge | grep -q '/etc/streamforg
 
 step "the service's user serves; root administers"
 port=$((20000 + RANDOM % 20000))
-in_root setpriv --reuid=streamforge --regid=streamforge --init-groups \
+# chroot, setpriv and env exec in turn, so $! is the server's own pid.
+chroot "$root" setpriv --reuid=streamforge --regid=streamforge --init-groups \
   env STREAMFORGE_CONFIG=/etc/streamforge/streamforge.toml \
   streamforge serve --no-discovery --listen "127.0.0.1:$port" >"$work/serve.log" 2>&1 &
 serve_pid=$!
@@ -94,7 +97,7 @@ echo demo | in_root streamforge account add box --url "$provider" --username dem
 in_root streamforge sync
 in_root streamforge epg add xtream:box
 in_root streamforge map auto
-root_owned=$(find "$root/var/lib/streamforge" ! -user streamforge | head -n 3)
+root_owned=$(in_root find /var/lib/streamforge ! -user streamforge | head -n 3)
 [ -z "$root_owned" ] || fail "left in the data dir not owned by streamforge: $root_owned"
 
 step "the running service sees the change"
