@@ -89,10 +89,19 @@ impl Learner {
                 .audio
                 .iter()
                 .all(|a| pmt.streams.iter().any(|s| s.pid == a.pid));
-        self.pmt_seen = true;
-        if self.video.as_ref().is_some_and(same_video) && same_audio {
+        let video_same = match &self.video {
+            Some(video) => same_video(video),
+            None => !pmt
+                .streams
+                .iter()
+                .any(|s| matches!(s.kind(), Kind::Video(_))),
+        };
+        if self.pmt_seen && video_same && same_audio {
             return;
         }
+        // Other tracks: learnt again (what is stored stays at most one measurement a session).
+        self.pmt_seen = true;
+        self.complete = false;
         self.video = pmt.streams.iter().find_map(|s| match s.kind() {
             Kind::Video(codec) => Some(VideoTrack {
                 pid: s.pid,
@@ -423,6 +432,24 @@ mod tests {
     #[test]
     fn the_hevc_clip_is_measured_as_ffprobe_sees_it() {
         check_clip("clip-hevc.ts", "HEVC");
+    }
+
+    #[test]
+    fn a_codec_change_is_learnt_again_and_still_reported_once() {
+        let read = |name: &str| {
+            std::fs::read(format!("{}/assets/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap()
+        };
+        let (h264, hevc) = (read("clip.ts"), read("clip-hevc.ts"));
+        let (mut source, settled) = scan(&h264);
+        assert_eq!(settled.len(), 1);
+        let usable = hevc.len() / PACKET * PACKET;
+        for piece in hevc[..usable].chunks(PACKET * 70) {
+            source.push(BytesMut::from(piece));
+            source.discard_until(source.end());
+            assert_eq!(source.take_settled(), None, "once a session");
+        }
+        let now = source.measurement().expect("measured");
+        assert_eq!(now.video.map(|v| v.codec).as_deref(), Some("HEVC"));
     }
 
     #[test]
