@@ -219,6 +219,11 @@ fn a_session_stores_what_it_measured_and_probe_keeps_off_a_busy_account() {
         serde_json::from_slice(&common::http_get(&server.url("/status")).2).unwrap();
     assert_eq!(size(&status["sessions"][0]["measured"]), (640, 360));
     assert_eq!(status["accounts"][0]["tuners_in_use"], 1);
+    let shown = sandbox
+        .run(&["status", "--server", &server.addr.to_string()], "")
+        .expect(0)
+        .stdout;
+    assert!(shown.contains("H.264 640×360 25p"), "{shown}");
 
     // The account's one connection is the server's: the probe must not take another.
     let server_addr = server.addr.to_string();

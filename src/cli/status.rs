@@ -6,6 +6,7 @@ use std::time::Duration;
 use clap::Args;
 use serde_json::Value;
 
+use crate::measure::Measurement;
 use crate::upstream::{self, RequestOptions, Url};
 
 use super::{Context, Failure, Outcome, block_on, output};
@@ -40,6 +41,8 @@ pub fn run(context: &Context, args: &StatusArgs) -> Outcome {
                 text(&s["state"]),
                 text(&s["stream"]),
                 text(&s["viewers"]),
+                serde_json::from_value::<Measurement>(s["measured"].clone())
+                    .map_or_else(|_| "-".into(), |m| m.summary()),
                 format!("{:.1} MB", s["bytes"].as_f64().unwrap_or(0.0) / 1e6),
                 text(&s["started_at"]),
             ]
@@ -56,7 +59,7 @@ pub fn run(context: &Context, args: &StatusArgs) -> Outcome {
     }
     output::table(
         &[
-            "CHANNEL", "NAME", "STATE", "STREAM", "VIEWERS", "RELAYED", "SINCE",
+            "CHANNEL", "NAME", "STATE", "STREAM", "VIEWERS", "MEASURED", "RELAYED", "SINCE",
         ],
         &rows,
     );
