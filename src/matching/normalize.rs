@@ -216,17 +216,16 @@ pub fn renamed(name: &Normalized) -> Option<Normalized> {
     let (start, old, new) = vocab::RENAMES
         .iter()
         .filter_map(|&(old, new)| {
-            let old: Vec<&str> = old.split(' ').collect();
             let start = name
                 .tokens
                 .windows(old.len())
-                .position(|w| w.iter().zip(&old).all(|(a, b)| a == b))?;
-            Some((start, old, new))
+                .position(|w| w.iter().zip(old).all(|(a, b)| a == b))?;
+            Some((start, old.len(), new))
         })
-        .max_by_key(|(_, old, _)| old.len())?;
+        .max_by_key(|&(_, words, _)| words)?;
     let mut tokens: Vec<String> = name.tokens[..start].to_vec();
-    tokens.extend(new.split(' ').map(str::to_string));
-    tokens.extend_from_slice(&name.tokens[start + old.len()..]);
+    tokens.extend(new.iter().map(|w| w.to_string()));
+    tokens.extend_from_slice(&name.tokens[start + old..]);
     Some(Normalized {
         canonical: canonical(&tokens, name.feed),
         compact: tokens.concat(),

@@ -249,10 +249,17 @@ pub fn partial_credit(guide: &str, stream: &str) -> Option<f32> {
         (stream, guide)
     };
     let letters = |s: &str| s.chars().all(char::is_alphabetic);
-    let (short_len, long_len) = (short.chars().count(), long.chars().count());
     if !letters(long) {
         return None;
     }
+    let count = |s: &str| {
+        if s.is_ascii() {
+            s.len()
+        } else {
+            s.chars().count()
+        }
+    };
+    let (short_len, long_len) = (count(short), count(long));
     let abbreviated = short == stream;
     if short_len == 1 {
         let initial = abbreviated && long_len >= 3 && letters(short) && long.starts_with(short);

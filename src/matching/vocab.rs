@@ -299,34 +299,34 @@ pub fn is_region_code(word: &str) -> bool {
 
 /// Well-known renames, old name to new, as normalised words. Panels keep old names for years;
 /// guides move on. Each is a rename of the same channel, not a replacement by another one.
-pub const RENAMES: &[(&str, &str)] = &[
+pub const RENAMES: &[(&[&str], &[&str])] = &[
     // BT Sport became TNT Sports (UK, 2023).
-    ("bt sport", "tnt sports"),
-    ("bt sports", "tnt sports"),
+    (&["bt", "sport"], &["tnt", "sports"]),
+    (&["bt", "sports"], &["tnt", "sports"]),
     // Sky Movies became Sky Cinema (UK, 2016).
-    ("sky movies", "sky cinema"),
+    (&["sky", "movies"], &["sky", "cinema"]),
     // TNT channels became Warner TV (France 2021, Germany 2021, Spain 2022); US TNT stays TNT,
     // and the rename is only tried next to the name as spelled.
-    ("tnt", "warner tv"),
-    ("tnt series", "warner tv"),
+    (&["tnt"], &["warner", "tv"]),
+    (&["tnt", "series"], &["warner", "tv"]),
     // RTLplus became RTLup (Germany, 2021); RTL Nitro became NITRO; HSE24 became HSE (2020).
-    ("rtl plus", "rtlup"),
-    ("rtl nitro", "nitro"),
-    ("hse 24", "hse"),
+    (&["rtl", "plus"], &["rtlup"]),
+    (&["rtl", "nitro"], &["nitro"]),
+    (&["hse", "24"], &["hse"]),
     // L'Équipe 21 became L'Équipe (France, 2016).
-    ("equipe 21", "lequipe"),
+    (&["equipe", "21"], &["lequipe"]),
     // Space became CTV Sci-Fi Channel (Canada, 2019).
-    ("space", "ctv sci fi channel"),
+    (&["space"], &["ctv", "sci", "fi", "channel"]),
     // Spike became Paramount Network (2018).
-    ("spike", "paramount network"),
+    (&["spike"], &["paramount", "network"]),
     // Radio-Canada's channels took the ICI brand (2013).
-    ("rdi", "ici rdi"),
+    (&["rdi"], &["ici", "rdi"]),
     // Short forms panels use for long names (`M.` for Movistar's `M+`).
-    ("nat geo", "national geographic"),
-    ("ngc", "national geographic"),
-    ("pro 7", "prosieben"),
-    ("ard", "das erste"),
-    ("ny", "new york"),
-    ("movistar", "m plus"),
-    ("m", "m plus"),
+    (&["nat", "geo"], &["national", "geographic"]),
+    (&["ngc"], &["national", "geographic"]),
+    (&["pro", "7"], &["prosieben"]),
+    (&["ard"], &["das", "erste"]),
+    (&["ny"], &["new", "york"]),
+    (&["movistar"], &["m", "plus"]),
+    (&["m"], &["m", "plus"]),
 ];
