@@ -16,7 +16,7 @@ pub struct NameIndex {
     by_token: HashMap<String, Vec<u32>>,
     by_start: HashMap<String, Vec<u32>>,
     by_compact: HashMap<String, Vec<u32>>,
-    /// Names by their initials (`fdf` for `Factoría de Ficción`).
+    /// Names by the initials of runs of their words (`fdf` for `Factoría de Ficción`).
     by_initials: HashMap<String, Vec<u32>>,
     by_call_sign: HashMap<String, Vec<u32>>,
     /// Per name, the weight of its distinct words that always count ([`bound_weight`]).
@@ -64,8 +64,11 @@ impl NameIndex {
                     .or_default()
                     .push(id);
             }
-            if let Some(initials) = initials(&name.tokens) {
-                index.by_initials.entry(initials).or_default().push(id);
+            for initials in acronyms(&name.tokens) {
+                let names = index.by_initials.entry(initials).or_default();
+                if names.last() != Some(&id) {
+                    names.push(id);
+                }
             }
             if let Some(sign) = &name.call_sign {
                 index.by_call_sign.entry(sign.clone()).or_default().push(id);
@@ -141,8 +144,8 @@ impl NameIndex {
                 out.push(id);
             }
         }
-        // Names spelled the same, and names the stream abbreviates (`FDF`): the bound does not
-        // hold for them, so they are always scored.
+        // Names spelled the same, and names the stream abbreviates (`FDF`, `CI`): the bound does
+        // not hold for them, so they are always scored.
         let spelled = self.by_compact.get(&stream.compact);
         let acronyms = words.iter().filter_map(|w| self.by_initials.get(*w));
         for &id in spelled.into_iter().chain(acronyms).flatten() {
@@ -177,12 +180,15 @@ fn bound_weight(word: &str) -> Option<f32> {
     })
 }
 
-/// The initials of a name of two to five words, for acronyms.
-fn initials(tokens: &[String]) -> Option<String> {
-    if !(2..=5).contains(&tokens.len()) {
-        return None;
-    }
-    tokens.iter().map(|t| t.chars().next()).collect()
+/// The acronyms a stream may use for a name: the initials of each run of two to five of its
+/// words, not all filler (`fdf` for `Factoría de Ficción`, `ci` in `Planète+ Crime Investigation`).
+fn acronyms(tokens: &[String]) -> impl Iterator<Item = String> + '_ {
+    (2..=5).flat_map(move |len| {
+        tokens
+            .windows(len)
+            .filter(|run| !run.iter().all(|w| vocab::is_filler(w)))
+            .filter_map(|run| run.iter().map(|w| w.chars().next()).collect())
+    })
 }
 
 fn distinct(tokens: &[String]) -> Vec<&str> {
@@ -233,8 +239,13 @@ mod tests {
         assert_eq!(lookup(&guide, "UK: CHANNEL4", 0.0), vec![2]);
         assert!(lookup(&guide, "Cartoon Network", 0.0).is_empty());
         // A name the stream abbreviates.
-        let guide = ["Factoría de Ficción", "Antena 3"];
+        let guide = [
+            "Factoría de Ficción",
+            "Antena 3",
+            "Planète+ Crime Investigation",
+        ];
         assert_eq!(lookup(&guide, "|SP| FDF", 0.6), vec![0]);
+        assert_eq!(lookup(&guide, "|FR| PLANETE+ CI HD", 0.6), vec![2]);
     }
 
     #[test]
@@ -258,6 +269,7 @@ mod tests {
             "NBC (WBAL) Baltimore, MD",
             "Real Madrid TV",
             "Canal J",
+            "Planète+ Crime Investigation",
         ];
         let streams = [
             "History",
@@ -269,6 +281,7 @@ mod tests {
             "US: NBC 11 BALTIMORE",
             "R. MADRID TV",
             "CANAL J HD",
+            "|FR| PLANETE+ CI HD",
         ];
         for g in names {
             let guide = NameIndex::new([&normalize(g)]);
