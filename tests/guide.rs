@@ -348,6 +348,60 @@ fn manual_mappings_numbers_shift_and_lineup_changes() {
         .expect(2);
 }
 
+#[test]
+fn dry_run_explains_close_misses() {
+    let provider = provider();
+    let sandbox = synced(&provider);
+    // The demo streams' ids are not in this guide: names decide. "SF News" is two channels here,
+    // and "SF Sports Extra" only resembles "UK: SF Sports FHD".
+    let path = sandbox.path().join("close.xml");
+    std::fs::write(
+        &path,
+        r#"<?xml version="1.0" encoding="UTF-8"?>
+<tv>
+  <channel id="a.uk"><display-name>SF News</display-name></channel>
+  <channel id="b.uk"><display-name>SF News</display-name></channel>
+  <channel id="c.uk"><display-name>SF Sports Extra</display-name></channel>
+</tv>
+"#,
+    )
+    .unwrap();
+    sandbox
+        .run(&["epg", "add", path.to_str().unwrap()], "")
+        .expect(0);
+    let run = sandbox.run(&["map", "auto", "--dry-run"], "").expect(0);
+    let line = |needle: &str| {
+        run.stdout
+            .lines()
+            .find(|l| l.contains(needle))
+            .unwrap_or_else(|| panic!("no line with {needle:?} in:\n{}", run.stdout))
+            .to_string()
+    };
+    let news = line("UK: SF News HD");
+    assert!(
+        news.contains("ambiguous between") && news.contains("(a.uk)") && news.contains("(b.uk)"),
+        "{news}"
+    );
+    let sports = line("UK: SF Sports FHD");
+    assert!(sports.contains("below threshold: 0.67"), "{sports}");
+    assert!(sports.contains("(c.uk) SF Sports Extra"), "{sports}");
+    let json = sandbox
+        .run(&["map", "auto", "--dry-run", "--json"], "")
+        .expect(0)
+        .json();
+    assert_eq!(
+        json["ambiguous"][0]["candidates"].as_array().unwrap().len(),
+        2
+    );
+    assert!(
+        json["low_confidence"][0]["reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("below threshold"),
+        "{json}"
+    );
+}
+
 fn numbers(sandbox: &Sandbox) -> Vec<(String, String)> {
     channels(sandbox)
         .as_array()

@@ -135,16 +135,10 @@ fn print_report(report: &AutoMapReport, dry_run: bool) {
             );
         }
     }
-    for p in &report.ambiguous {
+    for miss in report.ambiguous.iter().chain(&report.low_confidence) {
         println!(
-            "ambiguous, not mapped: {} {} could be {} {} ({:.2})",
-            p.stream, p.stream_name, p.channel, p.channel_name, p.confidence
-        );
-    }
-    for p in &report.low_confidence {
-        println!(
-            "low confidence, not mapped: {} {} → {} {} ({:.2})",
-            p.stream, p.stream_name, p.channel, p.channel_name, p.confidence
+            "not mapped: {} {}: {}",
+            miss.stream, miss.stream_name, miss.reason
         );
     }
     println!(

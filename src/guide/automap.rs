@@ -1,7 +1,8 @@
 //! `map auto`: plan mappings from every guide channel to the provider streams that carry it, and
 //! store the plan in place of the previous automatic mappings (manual ones are never touched).
-//! After a probe, [`reorder`] puts each channel's automatic mappings in quality order again
-//! without planning anew.
+//! Streams a channel came close to are reported with the reason they were left alone. After a
+//! probe, [`reorder`] puts each channel's automatic mappings in quality order again without
+//! planning anew.
 
 use crate::matching::{self, PlanOptions, StreamCandidate};
 use crate::measure::Rank;
@@ -18,14 +19,33 @@ pub struct Pairing {
     pub confidence: f32,
 }
 
+/// A guide channel a stream came close to.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct NearChannel {
+    pub channel: String,
+    pub channel_name: String,
+    pub confidence: f32,
+}
+
+/// A stream left unmapped although a channel came close, and why.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct CloseMiss {
+    pub stream: String,
+    pub stream_name: String,
+    /// "ambiguous between …" or "below threshold: 0.79".
+    pub reason: String,
+    /// Best first.
+    pub candidates: Vec<NearChannel>,
+}
+
 #[derive(Debug, Default, serde::Serialize)]
 pub struct AutoMapReport {
     /// Every mapping the plan makes, channel by channel in priority order.
     pub mapped: Vec<Pairing>,
     /// Streams that fit two channels about equally well: not taken.
-    pub ambiguous: Vec<Pairing>,
+    pub ambiguous: Vec<CloseMiss>,
     /// Matches just under the threshold: not taken.
-    pub low_confidence: Vec<Pairing>,
+    pub low_confidence: Vec<CloseMiss>,
     pub channels_mapped: usize,
     pub channels_unmapped: usize,
     /// Pairs the user mapped by hand, left as they are.
@@ -71,15 +91,45 @@ pub fn auto_map(
         channels.iter().map(|c| (c.id, c)).collect();
     let stream_by_row: std::collections::HashMap<i64, _> =
         streams.iter().map(|s| (s.id, s)).collect();
-    let pairing = |channel_row: i64, stream_row: i64, confidence: f32| -> Option<Pairing> {
+    let near = |channel_row: i64, confidence: f32| -> Option<NearChannel> {
         let channel = channel_by_row.get(&channel_row)?;
-        let stream = stream_by_row.get(&stream_row)?;
-        Some(Pairing {
+        Some(NearChannel {
             channel: format!("{} ({})", channel.number, channel.channel_id),
             channel_name: channel.name().to_string(),
+            confidence,
+        })
+    };
+    let pairing = |channel_row: i64, stream_row: i64, confidence: f32| -> Option<Pairing> {
+        let channel = near(channel_row, confidence)?;
+        let stream = stream_by_row.get(&stream_row)?;
+        Some(Pairing {
+            channel: channel.channel,
+            channel_name: channel.channel_name,
             stream: format!("{}:{}", stream.account_name, stream.stream_id),
             stream_name: stream.name.clone(),
             confidence,
+        })
+    };
+    let miss = |stream_row: i64, candidates: Vec<NearChannel>| -> Option<CloseMiss> {
+        let stream = stream_by_row.get(&stream_row)?;
+        let reason = match candidates.as_slice() {
+            [best, other, ..] => format!(
+                "ambiguous between {} and {}",
+                describe(best),
+                describe(other)
+            ),
+            [best] => format!(
+                "below threshold: {:.2} (needs {min_confidence:.2}) for {}",
+                best.confidence,
+                describe(best)
+            ),
+            [] => return None,
+        };
+        Some(CloseMiss {
+            stream: format!("{}:{}", stream.account_name, stream.stream_id),
+            stream_name: stream.name.clone(),
+            reason,
+            candidates,
         })
     };
 
@@ -92,17 +142,22 @@ pub fn auto_map(
         ambiguous: plan
             .ambiguous
             .iter()
-            .flat_map(|a| {
-                a.candidates
+            .filter_map(|a| {
+                let candidates = a
+                    .candidates
                     .iter()
-                    .filter_map(|c| pairing(c.guide_key, a.stream_key, c.confidence))
-                    .collect::<Vec<_>>()
+                    .filter_map(|c| near(c.guide_key, c.confidence))
+                    .collect();
+                miss(a.stream_key, candidates)
             })
             .collect(),
         low_confidence: plan
             .low_confidence
             .iter()
-            .filter_map(|l| pairing(l.best.guide_key, l.stream_key, l.best.confidence))
+            .filter_map(|l| {
+                let best = near(l.best.guide_key, l.best.confidence)?;
+                miss(l.stream_key, vec![best])
+            })
             .collect(),
         channels_unmapped: plan.unmatched_guide.len(),
         ..AutoMapReport::default()
@@ -125,6 +180,14 @@ pub fn auto_map(
         report.kept_manual = store.replace_auto_mappings(&planned)?.kept_manual;
     }
     Ok(report)
+}
+
+/// `101 (sfone.uk) StreamForge One (0.97)`.
+fn describe(channel: &NearChannel) -> String {
+    format!(
+        "{} {} ({:.2})",
+        channel.channel, channel.channel_name, channel.confidence
+    )
 }
 
 /// Re-orders every channel's automatic mappings by quality (measured where measured), as `map

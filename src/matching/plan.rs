@@ -2,14 +2,21 @@
 //! (SPEC §5 `channel_mappings`, §7 Selection).
 //!
 //! XMLTV-first: every guide channel is scored against every stream it shares a word with (via
-//! [`NameIndex`]), and each stream then goes to its best guide channel, if any:
-//! - a stream whose `epg_channel_id` is the channel's id is certain (1.0), unless its name says
+//! [`NameIndex`]), and each stream then goes to its best guide channel, if any. Section headers
+//! (`----- USA -----`) are never planned. A guide channel's names are its id read as a name, its
+//! display names and their short forms (`LCI - La Chaîne Info` is also `LCI`); a stream is also
+//! scored under a well-known rename of its name (`BT Sport 1` as `TNT Sports 1`), a little less.
+//! The lineup's countries are the ones most of its ids are from; a channel from elsewhere is
+//! foreign, and a stream filed under the lineup's country may still be it.
+//! - a stream whose `epg_channel_id` is the channel's id, or the same channel in another quality
+//!   (`BBCOne.uk` for `BBCOne.uk@HD`), is certain (1.0), unless its name says
 //!   it is another feed of that channel (providers often give `ITV +1` or `HBO West` the parent's
 //!   id), or it is exactly another guide channel's name and not this one's (`BBC One Scotland`
 //!   with `BBCOne.uk`). Then the id is ignored and the names decide;
 //! - otherwise the best score across the channel's display names and its id read as a name;
 //!   taken at `min_confidence` or above, unless a second channel scores within
-//!   `ambiguity_margin` of it and above the threshold too (then reported as ambiguous);
+//!   `ambiguity_margin` of it and above the threshold too (then reported as ambiguous; two quality
+//!   feeds of one channel are not a choice, the first in the guide takes it);
 //!   reported as low confidence when just below the threshold.
 //!
 //! Streams in `fixed` (the user's manual mappings) are not planned. A guide channel's planned
@@ -23,9 +30,14 @@ use std::collections::{HashMap, HashSet};
 use serde::Serialize;
 
 use super::index::NameIndex;
-use super::normalize::{Normalized, normalize, normalize_id};
+use super::normalize::{
+    Normalized, id_key, is_section_header, normalize, normalize_id, renamed, short_form,
+};
 use super::score::{COMPACT, MARK_CAP, feed_cap, same_timeshift, score};
 use crate::measure::Rank;
+
+/// A name found through a rename ([`renamed`]) counts a little less than the name as spelled.
+const RENAME_FACTOR: f32 = 0.98;
 
 /// A channel of the XMLTV guide.
 #[derive(Debug, Clone)]
@@ -132,17 +144,24 @@ pub fn plan(
     };
 
     for (s, stream) in streams.iter().enumerate() {
-        if fixed_streams.contains(&stream.key) {
+        if fixed_streams.contains(&stream.key) || is_section_header(&stream.name) {
             continue;
         }
         let name = normalize(&stream.name);
         let floor = options.min_confidence - options.report_band;
+        best_of.clear();
         index.candidates(&name, floor, &mut scratch, &mut candidates);
-        names.best_per_channel(&name, &candidates, &mut best_of);
+        names.add_scores(&name, 1.0, &candidates, &mut best_of);
+        if let Some(renamed) = renamed(&name) {
+            index.candidates(&renamed, floor, &mut scratch, &mut candidates);
+            names.add_scores(&renamed, RENAME_FACTOR, &candidates, &mut best_of);
+        }
+        // Best first; ties in guide order, so plans are deterministic.
+        best_of.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
         let certain = stream
             .epg_channel_id
             .as_deref()
-            .and_then(|id| names.by_id.get(&id_key(id)).copied())
+            .and_then(|id| names.channel_by_id(id))
             .filter(|&c| names.of(c).any(|n| same_feed(n, &name)))
             .filter(|&c| !named_after_another(c, &best_of, options.min_confidence));
         if let Some(c) = certain {
@@ -161,9 +180,12 @@ pub fn plan(
                     });
                 }
             }
+            // Two quality feeds of one channel (`RMCSport1.fr`, `RMCSport1.fr@UHD`) are not a
+            // choice between channels: the first in the guide takes it.
             Some(other)
                 if other.1 >= options.min_confidence
-                    && best - other.1 < options.ambiguity_margin =>
+                    && best - other.1 < options.ambiguity_margin
+                    && names.keys[c] != names.keys[other.0] =>
             {
                 result.ambiguous.push(Ambiguous {
                     stream_key: stream.key,
@@ -217,7 +239,9 @@ struct GuideNames {
     owner: Vec<usize>,
     /// The names (indexes into `names`) of each channel.
     names_of: Vec<Vec<usize>>,
-    /// Channel by trimmed, lowercased id; the first channel wins a duplicate id.
+    /// Each channel's id key ([`id_key`]): equal keys are one channel in two qualities.
+    keys: Vec<String>,
+    /// Channel by id, trimmed and lowercased, then by id key; the first channel wins a duplicate.
     by_id: HashMap<String, usize>,
 }
 
@@ -227,15 +251,30 @@ impl GuideNames {
             names: Vec::new(),
             owner: Vec::new(),
             names_of: Vec::with_capacity(guide.len()),
+            keys: Vec::with_capacity(guide.len()),
             by_id: HashMap::new(),
         };
-        for (c, channel) in guide.iter().enumerate() {
-            let id = normalize_id(&channel.id);
+        let ids: Vec<Normalized> = guide.iter().map(|c| normalize_id(&c.id)).collect();
+        let home = home_countries(&ids);
+        for ((c, channel), id) in guide.iter().enumerate().zip(ids) {
             let country = id.country;
-            let display = channel.display_names.iter().map(|d| normalize(d));
+            let foreign = country.is_some_and(|country| !home.contains(&country));
+            let display = channel.display_names.iter().flat_map(|d| {
+                let full = normalize(d);
+                // A description is only cut from names that are not station listings.
+                let short = short_form(d)
+                    .filter(|_| full.call_sign.is_none())
+                    .map(|s| normalize(&s));
+                std::iter::once(full).chain(short)
+            });
             let mut own = Vec::new();
             for mut name in std::iter::once(id).chain(display) {
-                name.country = country;
+                // A name that says its country ("MTV UK") is that country's, whatever the id says.
+                name.country = name.country.or(country);
+                if foreign {
+                    name.home.clone_from(&home);
+                }
+                name.regionalize();
                 // A numeric display-name is the channel's number, not its name.
                 let numeric = name.compact.bytes().all(|b| b.is_ascii_digit());
                 if !numeric && !own.iter().any(|&n| all.names[n] == name) {
@@ -245,10 +284,14 @@ impl GuideNames {
                 }
             }
             all.names_of.push(own);
+            let exact = channel.id.trim().to_lowercase();
             let key = id_key(&channel.id);
-            if !key.is_empty() {
-                all.by_id.entry(key).or_insert(c);
+            for id in [exact, key.clone()] {
+                if !id.is_empty() {
+                    all.by_id.entry(id).or_insert(c);
+                }
             }
+            all.keys.push(key);
         }
         all
     }
@@ -257,27 +300,54 @@ impl GuideNames {
         self.names_of[channel].iter().map(|&n| &self.names[n])
     }
 
-    /// Fills `best_of` with each candidate channel's best score against `stream`, best first
-    /// (ties in guide order, so plans are deterministic).
-    fn best_per_channel(
+    /// The channel a stream's `epg_channel_id` names: the same id, or the same channel in another
+    /// quality (`BBCOne.uk` for `BBCOne.uk@HD`).
+    fn channel_by_id(&self, id: &str) -> Option<usize> {
+        let exact = id.trim().to_lowercase();
+        self.by_id
+            .get(&exact)
+            .or_else(|| self.by_id.get(&id_key(id)))
+            .copied()
+    }
+
+    /// Raises each candidate channel's entry in `best_of` to its best score against `stream`,
+    /// times `factor`.
+    fn add_scores(
         &self,
         stream: &Normalized,
+        factor: f32,
         names: &[u32],
         best_of: &mut Vec<(usize, f32)>,
     ) {
-        best_of.clear();
         for &n in names {
             let (c, value) = (
                 self.owner[n as usize],
-                score(&self.names[n as usize], stream),
+                score(&self.names[n as usize], stream) * factor,
             );
             match best_of.iter_mut().find(|(b, _)| *b == c) {
                 Some(best) => best.1 = best.1.max(value),
                 None => best_of.push((c, value)),
             }
         }
-        best_of.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
     }
+}
+
+/// The countries a guide is for: every country with at least a quarter as many channels as the
+/// most common one. A channel from elsewhere is a foreign one in the lineup.
+fn home_countries(ids: &[Normalized]) -> Vec<&'static str> {
+    let mut counts: Vec<(&'static str, usize)> = Vec::new();
+    for country in ids.iter().filter_map(|id| id.country) {
+        match counts.iter_mut().find(|(c, _)| *c == country) {
+            Some((_, n)) => *n += 1,
+            None => counts.push((country, 1)),
+        }
+    }
+    let most = counts.iter().map(|&(_, n)| n).max().unwrap_or(0);
+    counts
+        .into_iter()
+        .filter(|&(_, n)| n * 4 >= most)
+        .map(|(c, _)| c)
+        .collect()
 }
 
 /// Whether a stream carrying channel `c`'s id is named exactly like another channel and not like
@@ -285,11 +355,6 @@ impl GuideNames {
 fn named_after_another(c: usize, best_of: &[(usize, f32)], min_confidence: f32) -> bool {
     let own = best_of.iter().find(|b| b.0 == c).map_or(0.0, |b| b.1);
     best_of.iter().any(|&(o, value)| o != c && value >= COMPACT) && own < min_confidence
-}
-
-/// XMLTV ids compare trimmed and without case.
-fn id_key(id: &str) -> String {
-    id.trim().to_lowercase()
 }
 
 /// Whether a stream name may be the feed a guide name describes: same timeshift, and no
@@ -341,6 +406,9 @@ mod tests {
             ..stream(key, name)
         }
     }
+
+    /// Below an equal name's score: what a rename reaches.
+    const EXACT_TAKE: f32 = 0.99;
 
     fn run(guide: &[GuideChannel], streams: &[StreamCandidate]) -> Plan {
         plan(guide, streams, &[], &PlanOptions::default())
@@ -470,25 +538,115 @@ mod tests {
 
     #[test]
     fn low_confidence_is_reported_not_taken() {
-        let guide = [channel(1, "ESPN.us", &["ESPN"])];
+        let guide = [
+            channel(1, "BBCNews.uk", &["BBC News"]),
+            channel(2, "ESPN.us", &["ESPN"]),
+        ];
         let p = run(
             &guide,
-            &[stream(10, "US| ESPN EAST"), stream(11, "US| ESPN WEST")],
+            &[
+                stream(10, "UK: BBC WORLD NEWS"),
+                stream(11, "US| ESPN WEST"),
+            ],
         );
         assert!(p.mappings.is_empty());
         assert_eq!(p.low_confidence.len(), 1);
         assert_eq!(p.low_confidence[0].stream_key, 10);
         assert_eq!(p.low_confidence[0].best.guide_key, 1);
-        assert_eq!(p.unmatched_guide, vec![1]);
+        assert_eq!(p.unmatched_guide, vec![1, 2]);
         // A lower threshold takes it.
         let options = PlanOptions {
-            min_confidence: 0.7,
+            min_confidence: 0.6,
             ..PlanOptions::default()
         };
-        let p = plan(&guide, &[stream(10, "US| ESPN EAST")], &[], &options);
+        let p = plan(&guide, &[stream(10, "UK: BBC WORLD NEWS")], &[], &options);
         assert_eq!(pairs(&p), vec![(1, 10)]);
     }
 
+    #[test]
+    fn an_unfed_stream_is_the_east_feed() {
+        let guide = [
+            channel(1, "TNTEast.us", &["TNT East"]),
+            channel(2, "TNTWest.us", &["TNT West"]),
+        ];
+        let p = run(
+            &guide,
+            &[stream(10, "US: TNT HD"), stream(11, "|US| TNT (WEST) HD")],
+        );
+        assert_eq!(pairs(&p), vec![(1, 10), (2, 11)]);
+    }
+
+    #[test]
+    fn feeds_of_an_id_are_channels_of_their_own() {
+        let guide = [
+            channel(1, "ITV3.uk", &["ITV 3"]),
+            channel(2, "ITV3.uk@Plus1", &["ITV 3 +1"]),
+            channel(3, "France3.fr", &["France 3"]),
+            // Only the id says which region: read as a name, it must say it too.
+            channel(4, "France3.fr@Aquitaine", &[]),
+        ];
+        let p = run(
+            &guide,
+            &[
+                stream(10, "UK: ITV 3 HD"),
+                stream(11, "UK: ITV3 + 1"),
+                stream(12, "FR: FRANCE 3 AQUITAINE"),
+                stream(13, "FR: FRANCE 3 HD"),
+            ],
+        );
+        assert_eq!(pairs(&p), vec![(1, 10), (2, 11), (3, 13), (4, 12)]);
+    }
+
+    #[test]
+    fn a_bare_epg_id_is_its_quality_feed() {
+        let guide = [
+            channel(1, "BBCOne.uk@HD", &["BBC One HD"]),
+            channel(2, "BBCOne.uk@Scotland", &["BBC One Scotland"]),
+            channel(3, "CBeebies.uk", &["CBeebies"]),
+        ];
+        let p = run(
+            &guide,
+            &[
+                with_epg(10, "UK: BBC 1st channel", "BBCOne.uk"),
+                with_epg(11, "UK: CBEEBIES HD", "CBeebies.uk@HD"),
+                with_epg(12, "UK: BBC ONE SCOTLAND", "BBCOne.uk"),
+            ],
+        );
+        assert_eq!(pairs(&p), vec![(1, 10), (2, 12), (3, 11)]);
+        assert_eq!(p.mappings[0].confidence, 1.0);
+    }
+
+    #[test]
+    fn quality_feeds_are_one_channel_not_a_choice() {
+        let guide = [
+            channel(1, "RMCSport1.fr", &["RMC Sport 1"]),
+            channel(2, "RMCSport1.fr@UHD", &["RMC Sport 1 UHD"]),
+        ];
+        let p = run(&guide, &[stream(10, "FR: RMC SPORT 1 HD")]);
+        assert_eq!(pairs(&p), vec![(1, 10)]);
+        assert!(p.ambiguous.is_empty());
+    }
+
+    #[test]
+    fn foreign_channels_and_renames() {
+        let mut guide = vec![
+            channel(1, "ORF1.at", &["ORF 1"]),
+            channel(2, "ComedyCentralGermany.de", &["Comedy Central"]),
+            channel(3, "WarnerTVSerie.de", &["Warner TV Serie"]),
+        ];
+        guide.extend((10..16).map(|k| channel(k, &format!("Filler{k}.de"), &[])));
+        let p = run(
+            &guide,
+            &[
+                stream(20, "DE: ORF 1 HD"),
+                stream(21, "UK: COMEDY CENTRAL"),
+                stream(22, "|DE| TNT SERIE HD"),
+                stream(23, "----- DEUTSCHLAND -----"),
+            ],
+        );
+        assert_eq!(pairs(&p), vec![(1, 20), (3, 22)]);
+        assert!(p.mappings[1].confidence < EXACT_TAKE);
+    }
     #[test]
     fn priorities_follow_tier_then_confidence() {
         let guide = [channel(1, "BBCOneScotland.uk", &["BBC One Scotland"])];
