@@ -195,8 +195,8 @@ fn guide_from_a_url() {
     let sources = sandbox.run(&["epg", "list", "--json"], "").expect(0).json();
     assert_eq!(sources[0]["name"], "127.0.0.1");
     assert_eq!(sources[0]["channels"], 4);
-    // The fixture's last programme ends at 00:30 on the 22nd.
-    assert_eq!(sources[0]["programmes_until"], "2026-11-22T00:30:00Z");
+    // The fixture's last programme ends at 00:30 +0100 on the 22nd.
+    assert_eq!(sources[0]["programmes_until"], "2026-11-21T23:30:00Z");
     check_mapped_and_rendered(&sandbox);
 }
 
@@ -279,7 +279,7 @@ fn manual_mappings_numbers_shift_and_lineup_changes() {
         .expect(0);
     let sources = sandbox.run(&["epg", "list", "--json"], "").expect(0).json();
     assert_eq!(
-        sources[0]["programmes_until"], "2026-11-22T01:30:00Z",
+        sources[0]["programmes_until"], "2026-11-22T00:30:00Z",
         "the shift moves the guide's reach"
     );
     sandbox.run(&["map", "auto", "--dry-run"], "").expect(0);
