@@ -26,6 +26,8 @@ pub mod cli;
 pub mod config;
 pub mod demo;
 pub mod fake_provider;
+#[doc(hidden)]
+pub mod fuzzing;
 pub(crate) mod guide;
 pub mod hdhr;
 pub mod http;

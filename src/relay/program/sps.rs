@@ -222,7 +222,9 @@ fn h264_scaling_list(b: &mut Bits, size: usize) -> Option<()> {
     let (mut last, mut next) = (8i32, 8i32);
     for _ in 0..size {
         if next != 0 {
-            next = (last + b.se()? + 256).rem_euclid(256);
+            // delta_scale is -128..=127; anything else is not H.264 (and would overflow).
+            let delta = b.se().filter(|d| (-128..=127).contains(d))?;
+            next = (last + delta + 256).rem_euclid(256);
         }
         if next != 0 {
             last = next;

@@ -1,0 +1,52 @@
+//! Entry points for the cargo-fuzz targets in `fuzz/`, not an API: each feeds arbitrary bytes to
+//! one parser of outside input and asserts what must hold whatever the bytes. `cargo test`
+//! replays each target's committed corpus through the same function, so CI guards the findings
+//! without nightly.
+
+use crate::relay::program::psi::Codec;
+use crate::relay::program::sps;
+
+/// A sequence header of the codec the first byte picks (H.264 SPS, HEVC SPS, MPEG-2): never a
+/// panic, and any picture it yields is one a decoder could show.
+pub fn sequence_header(data: &[u8]) {
+    let Some((&selector, unit)) = data.split_first() else {
+        return;
+    };
+    let codec = match selector % 3 {
+        0 => Codec::H264,
+        1 => Codec::Hevc,
+        _ => Codec::Mpeg2,
+    };
+    if let Some(picture) = sps::parse(codec, unit) {
+        assert!(
+            (1..=16_384).contains(&picture.width) && (1..=16_384).contains(&picture.height),
+            "{picture:?}"
+        );
+        if let Some(rate) = picture.frame_rate {
+            assert!(rate.is_finite() && rate > 0.0, "{picture:?}");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    /// Every committed corpus entry of `target` goes through `run`.
+    fn replay(target: &str, run: fn(&[u8])) {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus").join(target);
+        let entries: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+            .map(|e| e.expect("corpus entry").path())
+            .collect();
+        assert!(!entries.is_empty(), "{} is empty", dir.display());
+        for entry in entries {
+            run(&std::fs::read(&entry).expect("read corpus entry"));
+        }
+    }
+
+    #[test]
+    fn the_sequence_header_corpus_replays() {
+        replay("sequence_header", super::sequence_header);
+    }
+}
