@@ -11,7 +11,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use crate::config::Config;
 use crate::fake_provider::{DEMO_PRIMARY_STREAM, FakeProvider, Fault, ProviderOptions};
 use crate::guide::sources::{self, RefreshSettings};
-use crate::server::{ServeOptions, serve};
+use crate::server::{ServeOptions, detected_base_url, serve};
 use crate::store::{Account, NewAccount, NewSource, Source, SourceKind, Store};
 use crate::time::Civil;
 use crate::upstream;
@@ -53,8 +53,12 @@ fn prepare_and_serve(
     data_dir: &Path,
     listen: SocketAddr,
 ) -> Result<(), String> {
-    let provider = FakeProvider::start(ProviderOptions::default())
-        .map_err(|e| format!("starting the demo provider: {e}"))?;
+    // The provider serves the demo guide too, so `epg add xtream:ACCOUNT` works against it.
+    let provider = FakeProvider::start(ProviderOptions {
+        xmltv: Some(demo_guide(SystemTime::now()).into_bytes()),
+        ..ProviderOptions::default()
+    })
+    .map_err(|e| format!("starting the demo provider: {e}"))?;
     provider.set_stream_fault(
         DEMO_PRIMARY_STREAM,
         Fault::DropAfter(PRIMARY_DROP_AFTER),
@@ -97,19 +101,24 @@ fn prepare_and_serve(
     load(config, &store, data_dir, &account, &source)?;
     drop(store);
 
-    let base = format!("http://{listen}");
+    // What clients can use: the LAN address when listening on all interfaces, as `serve` does.
+    let base = detected_base_url(&[listen]);
     println!("StreamForge demo: a built-in provider with a few channels of real MPEG-TS.");
     println!("  playlist (VLC, Kodi, Jellyfin):  {base}/playlist.m3u");
     println!("  guide (XMLTV):                   {base}/epg.xml");
-    println!("  HDHomeRun lineup (Plex: add {listen} as the tuner): {base}/lineup.json");
+    let tuner = base.trim_start_matches("http://");
+    println!("  HDHomeRun lineup (Plex: add {tuner} as the tuner): {base}/lineup.json");
     println!("  watch channel 101:               vlc {base}/auto/v101");
     println!("Channel 101's primary stream drops about once a minute: watch the failover and the");
     println!(
         "return to it with `streamforge --data-dir {} events --follow`.",
         data_dir.display()
     );
+    println!(
+        "  its provider (Xtream panel, user demo, password demo): {}",
+        provider.http_url()
+    );
     println!("Ctrl-C stops the demo.");
-    config.advertise_url = base;
     serve(
         config.clone(),
         data_dir.to_path_buf(),

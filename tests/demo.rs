@@ -52,3 +52,23 @@ fn the_demo_serves_playable_channels() {
     );
     assert_eq!(demo.stop(), 0, "{}", demo.log());
 }
+
+#[test]
+fn the_demo_on_every_interface_advertises_an_address_clients_can_use() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let sandbox = Sandbox::new();
+    let mut demo = sandbox.start_server("demo", &["--listen", &format!("0.0.0.0:{port}")]);
+    let url = format!("http://127.0.0.1:{port}/discover.json");
+    let discover: serde_json::Value = serde_json::from_slice(&http_get(&url).2).unwrap();
+    let base = discover["BaseURL"].as_str().unwrap();
+    assert!(
+        base.starts_with("http://") && base.ends_with(&format!(":{port}")),
+        "{base}"
+    );
+    assert!(!base.contains("0.0.0.0"), "{base}");
+    assert_eq!(demo.stop(), 0, "{}", demo.log());
+}

@@ -7,6 +7,7 @@ mod channels;
 mod demo;
 mod epg;
 mod events;
+mod identity;
 mod map;
 mod output;
 mod progress;
@@ -164,6 +165,10 @@ pub fn main() -> i32 {
 fn run(cli: &Cli) -> Outcome {
     let context = Context::load(cli)?;
     crate::logging::init(context.config.log.level);
+    // The demo keeps to a temporary dir of its own unless given one.
+    if !matches!(cli.command, Command::Demo(_)) || cli.data_dir.is_some() {
+        identity::assume_data_dir_owner(&context.data_dir)?;
+    }
     match &cli.command {
         Command::Serve(args) => serve::run(&context, args),
         Command::Demo(args) => demo::run(&context, args),

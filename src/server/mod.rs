@@ -27,6 +27,7 @@ use crate::http::{self, ServerConfig, Shutdown, ShutdownTrigger};
 use crate::relay::{Relay, Services, UpstreamConnector};
 use crate::store::{Event, Level, Store};
 
+pub use address::detected_base_url;
 pub use snapshot::Snapshot;
 
 /// How often the database is checked for changes made by other processes.

@@ -1,5 +1,6 @@
 //! What each path serves (SPEC §6). Documents come from the current snapshot; the EPG from the
-//! rendered files on disk; stream paths name a lineup channel.
+//! rendered files on disk; the pages for people from the snapshot and the relay's status; stream
+//! paths name a lineup channel.
 
 use std::cell::RefCell;
 use std::path::PathBuf;
