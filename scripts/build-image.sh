@@ -243,6 +243,7 @@ in_root systemctl set-default multi-user.target >&2
 in_root ldconfig
 
 # --- Stage 3: the initrd and the firmware partition's files ----------------------------------
+# shellcheck disable=SC2012  # kernel file names are plain
 kver=$(basename "$(ls -1 "$rootfs"/boot/vmlinuz-* | sort -V | tail -n1)")
 kver=${kver#vmlinuz-}
 say "stage 3: initrd for $kver"
@@ -252,6 +253,7 @@ if ! ls "$work"/initrd/busybox-static_*_arm64.deb >/dev/null 2>&1; then
     fail "could not download busybox-static"
   mv "$rootfs"/tmp/busybox-static_*_arm64.deb "$work/initrd/"
 fi
+# shellcheck disable=SC2012
 rm -rf "$work/initrd/bb" && dpkg-deb -x "$(ls "$work"/initrd/busybox-static_*_arm64.deb | tail -n1)" "$work/initrd/bb"
 python3 "$repo/scripts/pi-image/make-initrd.py" --rootfs "$rootfs" --kver "$kver" \
   --busybox "$work/initrd/bb/usr/bin/busybox" --init "$repo/scripts/pi-image/initrd-init" \

@@ -87,7 +87,7 @@ rm -rf "$boot" && mkdir -p "$boot"
 mcopy -n -i "$fat" ::config.txt ::cmdline.txt "$boot/" || fail "no config.txt or cmdline.txt on the FAT partition"
 kernel=$(sed -n 's/^kernel=//p' "$boot/config.txt" | tail -n1)
 initrd=$(sed -n 's/^initramfs \([^ ]*\).*/\1/p' "$boot/config.txt" | tail -n1)
-[ -n "$kernel" ] && [ -n "$initrd" ] || fail "config.txt names no kernel= or initramfs"
+if [ -z "$kernel" ] || [ -z "$initrd" ]; then fail "config.txt names no kernel= or initramfs"; fi
 mcopy -n -i "$fat" "::$kernel" "::$initrd" "$boot/" || fail "config.txt names $kernel and $initrd, not on the FAT"
 cmdline=$(tr -d '\n' <"$boot/cmdline.txt" | sed 's/console=ttyS1,115200/console=ttyAMA0,115200/')
 say "kernel $kernel, initrd $initrd, cmdline: $cmdline"
@@ -99,6 +99,7 @@ rm -f "$overlay"
 qemu-img create -q -f qcow2 -F raw -b "$raw" "$overlay" $(( size + 2 * 1024 * 1024 * 1024 ))
 
 port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+# shellcheck disable=SC2054  # the commas belong to qemu options
 cmd=("$qemu" "${qemu_args[@]}" -M virt -cpu cortex-a72 -smp 2 -m 1024 -accel tcg,thread=multi
      -kernel "$boot/$kernel" -initrd "$boot/$initrd" -append "$cmdline"
      -drive "if=none,id=disk,file=$overlay,format=qcow2,snapshot=on"
