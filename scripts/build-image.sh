@@ -281,7 +281,6 @@ rm -f "$rootfs/usr/sbin/policy-rc.d" "$rootfs/etc/apt/apt.conf.d/99build"
 rm -rf "$rootfs"/var/lib/apt/lists/* "$rootfs"/var/cache/apt/*.bin "$rootfs"/var/cache/apt/archives/*.deb \
   "$rootfs"/var/cache/debconf/*-old "$rootfs"/var/lib/dpkg/*-old "$rootfs"/var/log/* "$rootfs"/tmp/* \
   "$rootfs"/root/.bash_history "$rootfs"/etc/initramfs-tools/.build
-mkdir -p "$rootfs/var/log/journal" && rm -rf "$rootfs/var/log/journal"
 
 # --- Stage 5: the disk -----------------------------------------------------------------------
 say "stage 5: filesystems and the disk"

@@ -228,6 +228,8 @@ def main():
             chan_url = lineup[0]["URL"]
             path = "/" + chan_url.split("/", 3)[3]
             ts = os.path.join(args.workdir, "tune.ts")
+            # The disk's written sectors around the tune (sync flushes what the tune dirtied).
+            _, w0 = g.run("sync; awk '{print $7}' /sys/block/vda/stat")
             got = 0
             t_tune = time.monotonic()
             try:
@@ -240,6 +242,13 @@ def main():
                         got += len(chunk)
             except Exception as e:
                 print(f"      tune: {e}")
+            _, w1 = g.run("sync; awk '{print $7}' /sys/block/vda/stat")
+            try:
+                written = (int(w1.split()[-1]) - int(w0.split()[-1])) * 512
+            except (ValueError, IndexError):
+                written = -1
+            check("streaming writes little to the card (events only)", 0 <= written < 1024 * 1024,
+                  f"{written // 1024} KiB written to the disk during the tune")
             probe = subprocess.run(["ffprobe", "-v", "error", "-show_entries", "stream=codec_type,codec_name",
                                     "-of", "compact=p=0:nk=1", ts], capture_output=True, text=True)
             streams = " ".join(probe.stdout.split())
