@@ -259,11 +259,11 @@ python3 "$repo/scripts/pi-image/make-initrd.py" --rootfs "$rootfs" --kver "$kver
   --busybox "$work/initrd/bb/usr/bin/busybox" --init "$repo/scripts/pi-image/initrd-init" \
   --out "$rootfs/boot/initrd.img-$kver" >&2
 
-# raspi-firmware's own hook fills /boot/firmware (firmware, DTBs, kernel, initrd, config.txt,
-# cmdline.txt) exactly as it will on the box after a kernel upgrade.
+# raspi-firmware's own postinst fills /boot/firmware: it copies the Pi firmware, then runs its
+# kernel hook (DTBs, kernel, initrd, config.txt, cmdline.txt), as on the box after an upgrade.
 rm -rf "$rootfs/boot/firmware" && mkdir -p "$rootfs/boot/firmware"
-in_root sh /etc/kernel/postinst.d/z50-raspi-firmware "$kver" >&2 ||
-  fail "raspi-firmware's hook failed"
+in_root sh /var/lib/dpkg/info/raspi-firmware.postinst configure >&2 ||
+  fail "raspi-firmware's postinst failed"
 for f in config.txt cmdline.txt "vmlinuz-$kver" "initrd.img-$kver" bootcode.bin start4.elf \
          bcm2711-rpi-4-b.dtb bcm2837-rpi-3-b.dtb bcm2837-rpi-zero-2-w.dtb; do
   [ -s "$rootfs/boot/firmware/$f" ] || fail "raspi-firmware's hook left no /boot/firmware/$f"
