@@ -262,7 +262,8 @@ python3 "$repo/scripts/pi-image/make-initrd.py" --rootfs "$rootfs" --kver "$kver
 # raspi-firmware's own postinst fills /boot/firmware: it copies the Pi firmware, then runs its
 # kernel hook (DTBs, kernel, initrd, config.txt, cmdline.txt), as on the box after an upgrade.
 rm -rf "$rootfs/boot/firmware" && mkdir -p "$rootfs/boot/firmware"
-in_root sh /var/lib/dpkg/info/raspi-firmware.postinst configure >&2 ||
+in_root env DPKG_MAINTSCRIPT_PACKAGE=raspi-firmware DPKG_MAINTSCRIPT_NAME=postinst \
+  sh /var/lib/dpkg/info/raspi-firmware.postinst configure >&2 ||
   fail "raspi-firmware's postinst failed"
 for f in config.txt cmdline.txt "vmlinuz-$kver" "initrd.img-$kver" bootcode.bin start4.elf \
          bcm2711-rpi-4-b.dtb bcm2837-rpi-3-b.dtb bcm2837-rpi-zero-2-w.dtb; do
