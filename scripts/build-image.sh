@@ -54,7 +54,7 @@ done
 # --- Host tools ------------------------------------------------------------------------------
 need_pkgs=()
 for t in debootstrap:debootstrap proot:proot mcopy:mtools mkfs.vfat:dosfstools sfdisk:fdisk \
-         mkfs.ext4:e2fsprogs xz:xz-utils python3:python3 dpkg-deb:dpkg; do
+         mkfs.ext4:e2fsprogs xz:xz-utils python3:python3 dpkg-deb:dpkg systemctl:systemd; do
   command -v "${t%%:*}" >/dev/null || need_pkgs+=("${t#*:}")
 done
 [ -e /usr/share/keyrings/debian-archive-keyring.gpg ] || need_pkgs+=(debian-archive-keyring)
@@ -229,17 +229,17 @@ rm -f "$rootfs/var/lib/dbus/machine-id"
 # resolved's stub resolver for DNS; avahi answers mDNS, so resolved leaves it alone.
 ln -sf ../run/systemd/resolve/stub-resolv.conf "$rootfs/etc/resolv.conf"
 
-# The units: systemctl works under proot when called on its own (inside dpkg it aborts, which
-# is why the packages' own enables are redone here).
-in_root systemctl enable systemd-networkd.service systemd-networkd-wait-online.service \
+# The units, enabled by the host's systemctl working offline on the tree (systemctl aborts under
+# proot, inside dpkg as outside, which is also why the packages' own enables are redone here).
+systemctl --root="$rootfs" enable systemd-networkd.service systemd-networkd-wait-online.service \
   systemd-resolved.service systemd-timesyncd.service avahi-daemon.service avahi-daemon.socket \
   streamforge.service streamforge-growroot.service streamforge-sysconf.service \
   getty@tty1.service >&2
-in_root systemctl disable ssh.service ssh.socket >&2 2>&1 || true
+systemctl --root="$rootfs" disable ssh.service ssh.socket >&2 2>&1 || true
 # Nothing that writes to the card or reaches the Internet on a timer.
-in_root systemctl mask apt-daily.timer apt-daily-upgrade.timer dpkg-db-backup.timer \
+systemctl --root="$rootfs" mask apt-daily.timer apt-daily-upgrade.timer dpkg-db-backup.timer \
   e2scrub_all.timer e2scrub_reap.service systemd-firstboot.service >&2
-in_root systemctl set-default multi-user.target >&2
+systemctl --root="$rootfs" set-default multi-user.target >&2
 in_root ldconfig
 
 # --- Stage 3: the initrd and the firmware partition's files ----------------------------------

@@ -76,9 +76,9 @@ case "$image" in
   *.xz) say "decompressing $(basename "$image")"; xz -dc "$image" | dd of="$raw" bs=4M conv=sparse status=none ;;
   *) cp --sparse=always "$image" "$raw" ;;
 esac
-read -r fat_start root_sectors < <(sfdisk -d "$raw" | awk -F'[=,]' '
-  /start=/ { n++; for (i = 1; i <= NF; i++) { gsub(/ /, "", $i); if ($i == "start") s[n] = $(i+1); if ($i == "size") z[n] = $(i+1) } }
-  END { print s[1], z[2] }')
+parts=$(sfdisk -d "$raw" | sed -n 's/.*start= *\([0-9]*\), *size= *\([0-9]*\).*/\1 \2/p')
+fat_start=$(echo "$parts" | sed -n '1s/ .*//p')
+root_sectors=$(echo "$parts" | sed -n '2s/.* //p')
 [ -n "$fat_start" ] || fail "no partition table in $image"
 fat="$raw@@$(( fat_start * 512 ))"
 mlabel -i "$fat" -s :: | grep -q RASPIFIRM || fail "the first partition is not labelled RASPIFIRM"
@@ -104,7 +104,7 @@ cmd=("$qemu" "${qemu_args[@]}" -M virt -cpu cortex-a72 -smp 2 -m 1024 -accel tcg
      -kernel "$boot/$kernel" -initrd "$boot/$initrd" -append "$cmdline"
      -drive "if=none,id=disk,file=$overlay,format=qcow2,snapshot=on"
      -device virtio-blk-pci,drive=disk
-     -netdev "user,id=net,hostfwd=tcp:127.0.0.1:$port-:5004" -device virtio-net-pci,netdev=net
+     -netdev "user,id=net,hostfwd=tcp:127.0.0.1:$port-:5004" -device virtio-net-pci,netdev=net,romfile=
      -display none -monitor none -serial stdio -no-user-config -nodefaults)
 say "booting (console log: $work/console.log; forward 127.0.0.1:$port -> guest :5004; limit ${time_limit} s)"
 qemu_json=$(python3 -c 'import json, sys; print(json.dumps(sys.argv[1:]))' "${cmd[@]}")

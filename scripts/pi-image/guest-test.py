@@ -132,7 +132,7 @@ def main():
         if not check(f"{what}: root logs in on the console (no password, as on Debian's Pi images)",
                      m2 is not None):
             return False
-        g.send("stty -echo; dmesg -n 1; export PS1='# ' TERM=dumb SYSTEMD_PAGER= SYSTEMD_COLORS=0\n")
+        g.send("stty -echo; dmesg -n 1; export PS1= PS2= TERM=dumb SYSTEMD_PAGER= SYSTEMD_COLORS=0\n")
         time.sleep(1)
         return issue
 
