@@ -216,7 +216,7 @@ EOF
 cat >"$rootfs/etc/fstab" <<'EOF'
 # The raspi image-specs layout: partitions found by label.
 LABEL=RASPIROOT  /               ext4  rw,noatime,commit=60                    0 1
-LABEL=RASPIFIRM  /boot/firmware  vfat  rw,noatime,umask=0077,nofail,x-systemd.device-timeout=20s  0 2
+LABEL=RASPIFIRM  /boot/firmware  vfat  rw,noatime,umask=0077,nofail  0 2
 EOF
 mkdir -p "$rootfs/boot/firmware"
 # Root may log in on the console without a password, as on Debian's own Pi images (physical
@@ -241,6 +241,16 @@ systemctl --root="$rootfs" mask apt-daily.timer apt-daily-upgrade.timer dpkg-db-
   e2scrub_all.timer e2scrub_reap.service systemd-firstboot.service >&2
 systemctl --root="$rootfs" set-default multi-user.target >&2
 in_root ldconfig
+# What systemd would otherwise redo on the first boot because /etc looks older than /usr
+# (ConditionNeedsUpdate): the hardware database, built here by the host's systemd-hwdb (under
+# emulation the build at boot held udev back past the firmware partition's mount time-out), and
+# the stamps saying /etc and /var are up to date (the users exist, ld.so.cache is made).
+systemd-hwdb --root="$rootfs" update >&2
+usr_ns=$(stat -c %Y "$rootfs/usr")000000000
+for d in etc var; do
+  printf '# Written by build-image.sh as systemd-update-done would.\nTIMESTAMP_NSEC=%s\n' "$usr_ns" >"$rootfs/$d/.updated"
+  touch -r "$rootfs/usr" "$rootfs/$d/.updated"
+done
 
 # --- Stage 3: the initrd and the firmware partition's files ----------------------------------
 # shellcheck disable=SC2012  # kernel file names are plain

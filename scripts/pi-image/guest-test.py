@@ -188,7 +188,7 @@ def main():
     check("the root filesystem was grown to the disk on first boot", grown,
           f"{parts[0] if parts else '?'} MiB (partition in the image: {args.raw_root_mib} MiB)")
     rc, out = g.run("grep -c 'streamforge.local:5004' /etc/motd; command -v sudo")
-    check("/etc/motd gives the page's URL; sudo is installed", out.split()[:1] == ["1"] and "sudo" in out,
+    check("/etc/motd gives the page's URL; sudo is installed", out.split()[:1] not in ([], ["0"]) and "sudo" in out,
           " ".join(out.split()))
 
     # An admin adds a subscription against a fake provider running in the guest (the demo's).
@@ -274,8 +274,9 @@ def main():
     issue = login(start, "reboot")
     if issue is not False:
         shutdown = g.text(start)
-        bad = [l.strip() for l in shutdown.splitlines()
-               if re.search(r"Failed to|timed out|Timed out|A stop job is running|Killing process|FAILED|recovering journal|not cleanly unmounted", l)]
+        # (systemd-ssh-generator's note that qemu gave no AF_VSOCK is not a failure.)
+        bad = [l.strip() for l in shutdown.splitlines() if "AF_VSOCK" not in l and
+               re.search(r"Failed to|timed out|Timed out|A stop job is running|Killing process|FAILED|recovering journal|not cleanly unmounted", l)]
         check("reboot: no failure, time-out or unclean unmount on the console", not bad, "; ".join(bad[:3]) or
               f"back at the login prompt in {time.monotonic() - t_reboot:.1f} s")
         rc, out = g.run("systemctl is-system-running --wait; dmesg | grep -ci 'EXT4-fs.*\\(recover\\|orphan\\|errors\\)'", 300)
