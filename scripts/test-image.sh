@@ -108,6 +108,7 @@ cmd=("$qemu" "${qemu_args[@]}" -M virt -cpu cortex-a72 -smp 2 -m 1024 -accel tcg
      -display none -monitor none -serial stdio -no-user-config -nodefaults)
 say "booting (console log: $work/console.log; forward 127.0.0.1:$port -> guest :5004; limit ${time_limit} s)"
 qemu_json=$(python3 -c 'import json, sys; print(json.dumps(sys.argv[1:]))' "${cmd[@]}")
+# DUMP_QEMU=FILE: write the qemu command line (JSON) there and stop, to boot it by hand.
 [ -z "${DUMP_QEMU:-}" ] || { echo "$qemu_json" >"$DUMP_QEMU"; exit 0; }
 set +e
 timeout --kill-after=10 $(( time_limit + 60 )) python3 "$repo/scripts/pi-image/guest-test.py" \
