@@ -143,10 +143,9 @@ pub fn disagreement(label: Option<Tier>, measured: &Measurement) -> Option<Strin
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn picture(width: u32, height: u32, bitrate: Option<u64>) -> Measurement {
+impl Measurement {
+    /// A progressive 25 fps H.264 picture of this size and nothing else, for tests.
+    pub(crate) fn h264(width: u32, height: u32, bitrate: Option<u64>) -> Measurement {
         Measurement {
             video: Some(Video {
                 codec: "H.264".into(),
@@ -155,12 +154,24 @@ mod tests {
                 frame_rate: Some(25.0),
                 interlaced: Some(false),
             }),
+            audio: Vec::new(),
+            bitrate,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn picture(width: u32, height: u32, bitrate: Option<u64>) -> Measurement {
+        Measurement {
             audio: vec![Audio {
                 codec: "AAC".into(),
                 channels: Some(2),
                 language: None,
             }],
-            bitrate,
+            ..Measurement::h264(width, height, bitrate)
         }
     }
 

@@ -9,11 +9,7 @@ use common::{Sandbox, http_get};
 
 #[test]
 fn the_demo_serves_playable_channels() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let sandbox = Sandbox::new();
     let listen = format!("127.0.0.1:{port}");
     let mut demo = sandbox.start_server("demo", &["--listen", &listen]);
@@ -55,11 +51,7 @@ fn the_demo_serves_playable_channels() {
 
 #[test]
 fn the_demo_on_every_interface_advertises_an_address_clients_can_use() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let sandbox = Sandbox::new();
     let mut demo = sandbox.start_server("demo", &["--listen", &format!("0.0.0.0:{port}")]);
     let url = format!("http://127.0.0.1:{port}/discover.json");
@@ -71,4 +63,13 @@ fn the_demo_on_every_interface_advertises_an_address_clients_can_use() {
     );
     assert!(!base.contains("0.0.0.0"), "{base}");
     assert_eq!(demo.stop(), 0, "{}", demo.log());
+}
+
+/// A port nothing listens on now (the demo takes its address from the command line).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }

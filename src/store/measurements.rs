@@ -99,23 +99,12 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::measure::Video;
     use crate::store::accounts::tests::new_account;
     use crate::store::tests::temp_store;
     use crate::store::{CatalogStream, StreamFilter};
 
     fn picture(width: u32, height: u32) -> Measurement {
-        Measurement {
-            video: Some(Video {
-                codec: "H.264".into(),
-                width: Some(width),
-                height: Some(height),
-                frame_rate: Some(25.0),
-                interlaced: Some(false),
-            }),
-            audio: Vec::new(),
-            bitrate: Some(1_500_000),
-        }
+        Measurement::h264(width, height, Some(1_500_000))
     }
 
     #[test]

@@ -510,7 +510,7 @@ mod tests {
 
     #[test]
     fn the_lineup_shows_what_was_measured_and_a_label_that_lies() {
-        use crate::measure::{Measurement, Video};
+        use crate::measure::Measurement;
         use crate::store::{GuideChannel, Mapping, Measured};
         let mapping =
             |stream_id: i64, name: &str, tier: i64, labels: &[&str], size: Option<(u32, u32)>| {
@@ -533,17 +533,7 @@ mod tests {
                     priority: 0,
                     labels: labels.iter().map(|l| l.to_string()).collect(),
                     measured: size.map(|(width, height)| Measured {
-                        facts: Measurement {
-                            video: Some(Video {
-                                codec: "H.264".into(),
-                                width: Some(width),
-                                height: Some(height),
-                                frame_rate: Some(25.0),
-                                interlaced: Some(false),
-                            }),
-                            audio: Vec::new(),
-                            bitrate: Some(1_200_000),
-                        },
+                        facts: Measurement::h264(width, height, Some(1_200_000)),
                         measured_at: "2026-12-07T18:00:00Z".into(),
                         how: "probe".into(),
                     }),

@@ -30,6 +30,29 @@ fn encode(
     (std::fs::read(&path).expect("encoded stream"), path)
 }
 
+/// Encodes `source` (see [`encode`]), parses its first sequence header as `codec`, and checks
+/// the picture's size and frame rate against ffprobe's; returns the picture, ffprobe's field
+/// order and where the stream was written.
+fn parsed_as_ffprobe_reads(
+    dir: &Path,
+    name: &str,
+    source: &str,
+    codec_args: &[&str],
+    format: &str,
+    codec: Codec,
+) -> (Picture, String, String) {
+    let (stream, path) = encode(dir, name, source, codec_args, format);
+    let picture = parse(codec, first_sequence_header(codec, &stream))
+        .unwrap_or_else(|| panic!("{source}: no picture"));
+    let (width, height, rate, order) = ffprobe(&path);
+    assert_eq!((picture.width, picture.height), (width, height), "{source}");
+    assert!(
+        close(picture.frame_rate.unwrap(), rate),
+        "{source}: {picture:?}"
+    );
+    (picture, order, path)
+}
+
 /// What ffprobe reads: width, height, frame rate, field order.
 fn ffprobe(path: &str) -> (u32, u32, f64, String) {
     let output = Command::new("ffprobe")
@@ -119,15 +142,9 @@ fn h264_progressive_pictures_with_cropping_and_chroma_formats() {
         ),
     ];
     for (i, (source, args)) in cases.iter().enumerate() {
-        let (stream, path) = encode(dir.path(), &format!("{i}.h264"), source, args, "h264");
-        let picture = parse(Codec::H264, first_sequence_header(Codec::H264, &stream))
-            .unwrap_or_else(|| panic!("{source}: no picture"));
-        let (width, height, rate, order) = ffprobe(&path);
-        assert_eq!((picture.width, picture.height), (width, height), "{source}");
-        assert!(
-            close(picture.frame_rate.unwrap(), rate),
-            "{source}: {picture:?}"
-        );
+        let name = format!("{i}.h264");
+        let (picture, order, path) =
+            parsed_as_ffprobe_reads(dir.path(), &name, source, args, "h264", Codec::H264);
         assert_eq!(order, "progressive");
         assert!(!picture.interlaced, "{source}");
         assert_eq!(traced(&path, "frame_mbs_only_flag"), Some(1));
@@ -142,17 +159,11 @@ fn h264_field_coding_is_interlaced_and_counts_the_whole_frame() {
     for (i, size) in ["640x360", "720x576"].iter().enumerate() {
         let source = format!("testsrc2=size={size}:rate=25");
         let args = ["-c:v", "libx264", "-flags", "+ilme+ildct", "-top", "1"];
-        let (stream, path) = encode(dir.path(), &format!("i{i}.h264"), &source, &args, "h264");
-        let picture = parse(Codec::H264, first_sequence_header(Codec::H264, &stream))
-            .unwrap_or_else(|| panic!("{source}: no picture"));
-        let (width, height, rate, order) = ffprobe(&path);
+        let name = format!("i{i}.h264");
+        let (picture, order, path) =
+            parsed_as_ffprobe_reads(dir.path(), &name, &source, &args, "h264", Codec::H264);
         assert_eq!(traced(&path, "frame_mbs_only_flag"), Some(0), "{source}");
         assert_ne!(order, "progressive", "{source}");
-        assert_eq!((picture.width, picture.height), (width, height), "{source}");
-        assert!(
-            close(picture.frame_rate.unwrap(), rate),
-            "{source}: {picture:?}"
-        );
         assert!(picture.interlaced, "{source}");
     }
 }
@@ -175,15 +186,9 @@ fn hevc_pictures_with_a_conformance_window() {
             "-x265-params",
             params,
         ];
-        let (stream, path) = encode(dir.path(), &format!("{i}.hevc"), source, &args, "hevc");
-        let picture = parse(Codec::Hevc, first_sequence_header(Codec::Hevc, &stream))
-            .unwrap_or_else(|| panic!("{source}: no picture"));
-        let (width, height, rate, _) = ffprobe(&path);
-        assert_eq!((picture.width, picture.height), (width, height), "{source}");
-        assert!(
-            close(picture.frame_rate.unwrap(), rate),
-            "{source}: {picture:?}"
-        );
+        let name = format!("{i}.hevc");
+        let (picture, _, path) =
+            parsed_as_ffprobe_reads(dir.path(), &name, source, &args, "hevc", Codec::Hevc);
         assert!(!picture.interlaced, "{source}");
         assert_eq!(traced(&path, "field_seq_flag"), Some(0));
     }
@@ -234,15 +239,9 @@ fn mpeg2_sequence_headers_and_their_extension() {
         ),
     ];
     for (i, (source, args, interlaced)) in cases.iter().enumerate() {
-        let (stream, path) = encode(dir.path(), &format!("{i}.m2v"), source, args, "mpeg2video");
-        let picture = parse(Codec::Mpeg2, first_sequence_header(Codec::Mpeg2, &stream))
-            .unwrap_or_else(|| panic!("{source}: no picture"));
-        let (width, height, rate, _) = ffprobe(&path);
-        assert_eq!((picture.width, picture.height), (width, height), "{source}");
-        assert!(
-            close(picture.frame_rate.unwrap(), rate),
-            "{source}: {picture:?}"
-        );
+        let name = format!("{i}.m2v");
+        let (picture, _, path) =
+            parsed_as_ffprobe_reads(dir.path(), &name, source, args, "mpeg2video", Codec::Mpeg2);
         assert_eq!(
             traced(&path, "progressive_sequence"),
             Some(u64::from(!interlaced))
