@@ -5,7 +5,8 @@
 //! on loopback, and measures from outside: CPU (utime + stime from /proc) as % of one core and as
 //! CPU-seconds per GB delivered, peak RSS, start latency (cold and joining), byte integrity,
 //! failover gaps and recovery under injected faults, and, with `--compare nginx`, the same load
-//! through nginx `proxy_pass`. It writes a JSON report and a table and exits 1 when a budget of
+//! through nginx `proxy_pass` (the budget's yardstick) and through `relay-floor` (the least this
+//! design can spend: benches/harness/relay_floor.rs). It writes a JSON report and a table and exits 1 when a budget of
 //! `config/budgets.toml` is exceeded.
 //!
 //!     cargo bench --bench harness -- --all                # the standard suite (scripts/bench.sh)
@@ -83,10 +84,11 @@ struct Args {
     /// Primaries dead at tune time (404, refused, no headers) (custom run).
     #[arg(long)]
     dead_primary: bool,
-    /// Run the same load through nginx too (`nginx`), alternating, and print the CPU ratio.
+    /// Run the same load through nginx and the floor too (`nginx`), alternating, and print the
+    /// CPU ratios.
     #[arg(long)]
     compare: Option<String>,
-    /// Rounds of (streamforge, nginx) in a comparison.
+    /// Rounds of (streamforge, nginx, floor) in a comparison.
     #[arg(long, default_value_t = 2)]
     rounds: usize,
     /// Where to write the JSON report.
@@ -103,7 +105,7 @@ struct Args {
     bench: bool,
 }
 
-/// One item of a plan: a single run, or a comparison with nginx.
+/// One item of a plan: a single run, or a comparison with nginx and the floor.
 #[derive(Clone, Debug)]
 enum Plan {
     Single(RunSpec),
@@ -272,13 +274,17 @@ fn plan(args: &Args) -> Result<Vec<Plan>, String> {
     Ok(plans)
 }
 
-/// A comparison's figures.
+/// A comparison's figures: streamforge against nginx (the budget) and against the floor.
 struct Comparison {
     scenario: String,
     load: &'static str,
     runs: Vec<RunResult>,
+    /// streamforge ÷ nginx, of the medians.
     ratio: Option<f64>,
     per_round: Vec<Option<f64>>,
+    /// streamforge ÷ floor, of the medians: how close to the limit of this design.
+    floor_ratio: Option<f64>,
+    floor_per_round: Vec<Option<f64>>,
 }
 
 fn s_per_gb(runs: &[RunResult], target: Target) -> Vec<f64> {
@@ -288,46 +294,62 @@ fn s_per_gb(runs: &[RunResult], target: Target) -> Vec<f64> {
         .collect()
 }
 
+/// `a ÷ b` of two runs' CPU per GB, when both ran cleanly.
+fn run_ratio(a: &RunResult, b: &RunResult) -> Option<f64> {
+    match (a.cpu.s_per_gb, b.cpu.s_per_gb) {
+        (Some(a_s), Some(b_s)) if b_s > 0.0 && a.error.is_none() && b.error.is_none() => {
+            Some(a_s / b_s)
+        }
+        _ => None,
+    }
+}
+
+fn median_ratio(runs: &[RunResult], of: Target, to: Target) -> Option<f64> {
+    match (
+        stats::median(&s_per_gb(runs, of)),
+        stats::median(&s_per_gb(runs, to)),
+    ) {
+        (Some(a), Some(b)) if b > 0.0 => Some(a / b),
+        _ => None,
+    }
+}
+
+/// Rounds of streamforge, nginx and the floor on the same load, one after another.
 fn compare(load: &'static str, spec: &RunSpec, rounds: usize) -> Comparison {
     let mut runs = Vec::new();
     let mut per_round = Vec::new();
+    let mut floor_per_round = Vec::new();
     for round in 0..rounds {
-        let mut pair = Vec::new();
-        for target in [Target::Streamforge, Target::Nginx] {
+        let mut trio = Vec::new();
+        for target in [Target::Streamforge, Target::Nginx, Target::Floor] {
             let spec = RunSpec {
                 target,
                 ..spec.clone()
             };
             eprintln!(
-                "bench: {} round {}/{rounds}: {:?} {} for {} s",
+                "bench: {} round {}/{rounds}: {} {} for {} s",
                 spec.scenario,
                 round + 1,
-                target,
+                target.name(),
                 spec.load(),
                 spec.duration_s
             );
             let result = run::run(&spec);
             report_progress(&result);
-            pair.push(result);
+            trio.push(result);
         }
-        per_round.push(match (pair[0].cpu.s_per_gb, pair[1].cpu.s_per_gb) {
-            (Some(a), Some(b)) if b > 0.0 && pair.iter().all(|r| r.error.is_none()) => Some(a / b),
-            _ => None,
-        });
-        runs.extend(pair);
+        per_round.push(run_ratio(&trio[0], &trio[1]));
+        floor_per_round.push(run_ratio(&trio[0], &trio[2]));
+        runs.extend(trio);
     }
-    let ours = stats::median(&s_per_gb(&runs, Target::Streamforge));
-    let theirs = stats::median(&s_per_gb(&runs, Target::Nginx));
-    let ratio = match (ours, theirs) {
-        (Some(a), Some(b)) if b > 0.0 => Some(a / b),
-        _ => None,
-    };
     Comparison {
         scenario: spec.scenario.clone(),
         load,
+        ratio: median_ratio(&runs, Target::Streamforge, Target::Nginx),
+        floor_ratio: median_ratio(&runs, Target::Streamforge, Target::Floor),
         runs,
-        ratio,
         per_round,
+        floor_per_round,
     }
 }
 
@@ -397,10 +419,7 @@ fn print_tables(runs: &[&RunResult], comparisons: &[Comparison], checks: &[Check
         println!(
             "| {} | {} | {} | {:.0} ({:.0}%) | {:.1} | {} | {:.1} | {} | {} | {}/{} {}{} | {} | {} |",
             spec.scenario,
-            match spec.target {
-                Target::Streamforge => "streamforge",
-                Target::Nginx => "nginx",
-            },
+            spec.target.name(),
             spec.load(),
             r.delivered_mbps,
             r.delivered_ratio * 100.0,
@@ -420,9 +439,9 @@ fn print_tables(runs: &[&RunResult], comparisons: &[Comparison], checks: &[Check
     if !comparisons.is_empty() {
         println!();
         println!(
-            "| comparison | streamforge s/GB | nginx s/GB | ratio (medians) | ratio per round |"
+            "| comparison | streamforge s/GB | nginx s/GB | floor s/GB | ÷ nginx (medians) | per round | ÷ floor (medians) | per round |"
         );
-        println!("|---|---|---|---|---|");
+        println!("|---|---|---|---|---|---|---|---|");
         for c in comparisons {
             let list = |t| {
                 s_per_gb(&c.runs, t)
@@ -431,18 +450,23 @@ fn print_tables(runs: &[&RunResult], comparisons: &[Comparison], checks: &[Check
                     .collect::<Vec<_>>()
                     .join(", ")
             };
+            let rounds = |r: &[Option<f64>]| {
+                r.iter()
+                    .map(|r| fmt_opt(*r, 2))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
             println!(
-                "| {} ({}) | {} | {} | {} | {} |",
+                "| {} ({}) | {} | {} | {} | {} | {} | {} | {} |",
                 c.scenario,
                 c.load,
                 list(Target::Streamforge),
                 list(Target::Nginx),
+                list(Target::Floor),
                 fmt_opt(c.ratio, 2),
-                c.per_round
-                    .iter()
-                    .map(|r| fmt_opt(*r, 2))
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                rounds(&c.per_round),
+                fmt_opt(c.floor_ratio, 2),
+                rounds(&c.floor_per_round),
             );
         }
     }
@@ -562,8 +586,11 @@ fn main() -> ExitCode {
             "load": c.load,
             "streamforge_s_per_gb": s_per_gb(&c.runs, Target::Streamforge),
             "nginx_s_per_gb": s_per_gb(&c.runs, Target::Nginx),
+            "floor_s_per_gb": s_per_gb(&c.runs, Target::Floor),
             "ratio_of_medians": c.ratio,
             "ratio_per_round": c.per_round,
+            "floor_ratio_of_medians": c.floor_ratio,
+            "floor_ratio_per_round": c.floor_per_round,
         })).collect::<Vec<_>>(),
         "checks": checks,
         "pass": pass,

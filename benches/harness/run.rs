@@ -1,4 +1,4 @@
-//! One run: a relay (streamforge or nginx) under N channels × V viewers × R Mbit/s, optionally
+//! One run: a relay (streamforge, nginx or the floor) under N channels × V viewers × R Mbit/s, optionally
 //! with faults, measured from the viewers' side and from /proc.
 
 use std::collections::{BTreeMap, HashMap};
@@ -22,6 +22,18 @@ use crate::viewer::{PAUSE_NOTED, Viewer, ViewerResult, ViewerSpec};
 pub enum Target {
     Streamforge,
     Nginx,
+    /// `relay-floor`: the least this design can spend (benches/harness/relay_floor.rs).
+    Floor,
+}
+
+impl Target {
+    pub fn name(self) -> &'static str {
+        match self {
+            Target::Streamforge => "streamforge",
+            Target::Nginx => "nginx",
+            Target::Floor => "floor",
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, clap::ValueEnum)]
@@ -175,7 +187,7 @@ pub struct RunResult {
     pub metrics: BTreeMap<String, f64>,
 }
 
-/// The processes whose CPU counts: streamforge, or nginx's master and workers.
+/// The processes whose CPU counts: streamforge or the floor, or nginx's master and workers.
 fn tree(pid: u32, target: Target) -> Vec<u32> {
     let mut pids = vec![pid];
     if target == Target::Nginx {
@@ -244,8 +256,8 @@ pub fn run(spec: &RunSpec) -> RunResult {
 }
 
 fn run_inner(spec: &RunSpec) -> Result<RunResult, String> {
-    if spec.target == Target::Nginx && (spec.fault.is_some() || spec.dead_primary) {
-        return Err("nginx has no failover: faults are for streamforge runs".into());
+    if spec.target != Target::Streamforge && (spec.fault.is_some() || spec.dead_primary) {
+        return Err("only streamforge fails over: faults are for streamforge runs".into());
     }
     let channels = setup::channels(spec.channels);
     let redirect = match spec.redirect {
@@ -263,12 +275,13 @@ fn run_inner(spec: &RunSpec) -> Result<RunResult, String> {
             setup::start_streamforge(&spec.binary, &config, &data_dir)?
         }
         Target::Nginx => setup::start_nginx(&tmp.path().join("nginx"), provider.http_addr())?,
+        Target::Floor => setup::start_floor(provider.http_addr())?,
     };
     arm_faults(spec, &provider, &channels);
     let stop = Arc::new(AtomicBool::new(false));
     let path = |c: &BenchChannel| match spec.target {
         Target::Streamforge => format!("/auto/v{}", c.number),
-        Target::Nginx => format!("/live/{USER}/{PASSWORD}/{}.ts", c.primary),
+        Target::Nginx | Target::Floor => format!("/live/{USER}/{PASSWORD}/{}.ts", c.primary),
     };
 
     // Cold tunes, one per channel, then the viewers that join running channels.
@@ -344,7 +357,7 @@ fn run_inner(spec: &RunSpec) -> Result<RunResult, String> {
         Target::Streamforge => setup::http_get(addr, "/metrics")
             .map(|t| setup::parse_metrics(&t))
             .unwrap_or_default(),
-        Target::Nginx => BTreeMap::new(),
+        Target::Nginx | Target::Floor => BTreeMap::new(),
     };
     let injected: u64 = channels
         .iter()
@@ -356,7 +369,7 @@ fn run_inner(spec: &RunSpec) -> Result<RunResult, String> {
     let exit = child.stop(Duration::from_secs(10));
     let events = match spec.target {
         Target::Streamforge => read_events(&data_dir),
-        Target::Nginx => Vec::new(),
+        Target::Nginx | Target::Floor => Vec::new(),
     };
     if spec.target == Target::Streamforge && exit != Some(0) {
         eprintln!(

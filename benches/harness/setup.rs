@@ -342,6 +342,33 @@ http {{\n  access_log off;\n  client_body_temp_path {d}/client_body;\n  proxy_te
     Ok((child, addr))
 }
 
+/// The floor program (`relay-floor`, built with this harness) relaying to the provider.
+pub fn start_floor(provider: SocketAddr) -> Result<(Child, SocketAddr), String> {
+    let port = {
+        let probe = TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
+        probe.local_addr().map_err(|e| e.to_string())?.port()
+    };
+    let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+    let mut command = Command::new(env!("CARGO_BIN_EXE_relay-floor"));
+    command
+        .arg("--listen")
+        .arg(addr.to_string())
+        .arg("--upstream")
+        .arg(provider.to_string());
+    let child = Child::spawn(command, "relay-floor", nix::sys::signal::Signal::SIGKILL)?;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err() {
+        if Instant::now() > deadline {
+            return Err(format!(
+                "relay-floor did not start:\n{}",
+                child.log_tail(20)
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Ok((child, addr))
+}
+
 /// A GET on loopback with a time bound: the body, or why not.
 pub fn http_get(addr: SocketAddr, path: &str) -> Result<String, String> {
     use std::io::{Read, Write};
