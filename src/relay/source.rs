@@ -237,7 +237,10 @@ impl BodyCheck {
 
 /// Once a source has delivered steadily for a while, reads wait for about [`BATCH`] of its data
 /// instead of completing every few kilobytes: the relay's cost is per read, write and wake-up,
-/// not per byte. Off while tuning, so the first bytes (and a splice) are never delayed.
+/// not per byte. Each batch arrives in one read, goes into the ring as one piece, and so reaches
+/// every viewer in one writev: batching the reads batches the viewers' writes too. Off while
+/// tuning, so the first bytes (and a splice onto a new source) are never delayed; a viewer who
+/// joins a running channel is sent the ring's backlog at once.
 #[derive(Debug, Default)]
 struct Batching {
     started: Option<Instant>,
@@ -245,12 +248,14 @@ struct Batching {
     set: bool,
 }
 
-/// How much of the stream a read may gather: far below the stall timeout and any player's buffer.
-const BATCH: Duration = Duration::from_millis(60);
+/// How much of the stream a read may gather: far below the stall timeout and any player's buffer
+/// (BENCHMARKS.md has the measurements behind the figure: longer batches saved little CPU and
+/// cost memory, since the ring keeps each read's buffer alive).
+const BATCH: Duration = Duration::from_millis(100);
 /// Measure the rate over this long before batching.
 const WARM_UP: Duration = Duration::from_secs(1);
 const MIN_LOW_WATER: usize = 8 * 1024;
-const MAX_LOW_WATER: usize = 192 * 1024;
+const MAX_LOW_WATER: usize = 1024 * 1024;
 
 impl Batching {
     /// Counts a chunk that arrived at `now`; returns the low-water mark to set, once.
@@ -333,14 +338,14 @@ mod tests {
     fn batching_waits_for_a_steady_second_then_sizes_reads_to_the_rate() {
         let start = Instant::now();
         let mut batching = Batching::default();
-        // 2.5 MB/s in 25 KB pieces every 10 ms.
+        // 2.5 MB/s in 25 KB pieces every 10 ms (20 Mbit/s, as the fake provider paces it).
         for tick in 0..100 {
             let at = start + Duration::from_millis(10 * tick);
             assert_eq!(batching.observe(25_000, at), None, "tick {tick}");
         }
         let mark = batching.observe(25_000, start + Duration::from_secs(1));
-        // 2.525 MB over 1 s, 60 ms of it.
-        assert_eq!(mark, Some(151_500));
+        // 2.525 MB over 1 s, 100 ms of it.
+        assert_eq!(mark, Some(252_500));
         assert_eq!(
             batching.observe(25_000, start + Duration::from_secs(2)),
             None

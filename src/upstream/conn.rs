@@ -18,9 +18,39 @@ use super::tls::TlsLayer;
 use crate::net::{self, TcpStream};
 
 /// Bytes asked of each read when the buffer is (re)allocated.
-pub(crate) const READ_SIZE: usize = 64 * 1024;
+const READ_SIZE: usize = 64 * 1024;
 /// Below this much spare capacity a new buffer is reserved, so reads never get tiny.
-pub(crate) const MIN_SPARE: usize = 16 * 1024;
+const MIN_SPARE: usize = 16 * 1024;
+
+/// Room beyond a batch's low-water mark.
+const BATCH_MARGIN: usize = 32 * 1024;
+
+/// How much room each read is given: [`READ_SIZE`] at first, and room for a whole batch once the
+/// socket's low-water mark asks reads to gather one, so that a batch arrives in one read.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct ReadRoom {
+    /// What a new buffer is reserved for.
+    pub(crate) reserve: usize,
+    /// Below this much spare capacity a new buffer is reserved.
+    pub(crate) min_spare: usize,
+}
+
+impl ReadRoom {
+    pub(crate) const DEFAULT: ReadRoom = ReadRoom {
+        reserve: READ_SIZE,
+        min_spare: MIN_SPARE,
+    };
+
+    /// Room for reads that complete once `low_water` bytes are buffered: the batch and what
+    /// arrives with its last segments. Each chunk keeps its buffer alive in the fan-out ring, so
+    /// the margin is kept small: what is left over is read at once in a second, short read.
+    pub(crate) fn for_batch(low_water: usize) -> ReadRoom {
+        ReadRoom {
+            reserve: low_water + BATCH_MARGIN,
+            min_spare: low_water + MIN_SPARE,
+        }
+    }
+}
 
 /// Why a transport-level operation failed, before the origin is attached.
 #[derive(Debug)]
@@ -66,6 +96,7 @@ pub(crate) struct Conn {
     busy: bool,
     eof: bool,
     origin: String,
+    room: ReadRoom,
 }
 
 impl Conn {
@@ -85,6 +116,7 @@ impl Conn {
             busy: false,
             eof: false,
             origin,
+            room: ReadRoom::DEFAULT,
         };
         if let Some((config, host)) = tls {
             let layer = TlsLayer::new(config, host).map_err(|f| conn.error(f))?;
@@ -93,9 +125,11 @@ impl Conn {
         Ok(conn)
     }
 
-    /// See [`crate::net::set_receive_low_water`].
-    pub(crate) fn set_receive_low_water(&self, bytes: usize) -> std::io::Result<()> {
-        crate::net::set_receive_low_water(&self.socket.stream, bytes)
+    /// See [`crate::net::set_receive_low_water`]. Reads then have room for the whole batch.
+    pub(crate) fn set_receive_low_water(&mut self, bytes: usize) -> std::io::Result<()> {
+        crate::net::set_receive_low_water(&self.socket.stream, bytes)?;
+        self.room = ReadRoom::for_batch(bytes);
+        Ok(())
     }
 
     /// Sends the request: at once on plain TCP; with TLS, queued until the handshake allows
@@ -120,11 +154,14 @@ impl Conn {
         }
         self.busy = true;
         let result = match &mut self.tls {
-            Some(tls) => tls.fill(&self.socket.stream, &mut self.buf).await,
+            Some(tls) => {
+                tls.fill(&self.socket.stream, &mut self.buf, self.room)
+                    .await
+            }
             None => {
-                if self.buf.capacity() - self.buf.len() < MIN_SPARE {
+                if self.buf.capacity() - self.buf.len() < self.room.min_spare {
                     // Reclaims the allocation when every slice handed out is gone.
-                    self.buf.reserve(READ_SIZE);
+                    self.buf.reserve(self.room.reserve);
                 }
                 read_more(&self.socket.stream, &mut self.buf)
                     .await

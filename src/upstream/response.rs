@@ -188,7 +188,7 @@ impl Response {
 
     /// Lets reads complete only once `bytes` are buffered (see
     /// [`crate::net::set_receive_low_water`]); for a body that is already flowing steadily.
-    pub fn set_receive_low_water(&self, bytes: usize) -> std::io::Result<()> {
+    pub fn set_receive_low_water(&mut self, bytes: usize) -> std::io::Result<()> {
         self.conn.set_receive_low_water(bytes)
     }
 

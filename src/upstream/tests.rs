@@ -251,6 +251,43 @@ fn body_is_handed_out_from_the_receive_buffer_without_copies() {
 }
 
 #[test]
+fn with_a_low_water_mark_a_whole_batch_arrives_in_one_read() {
+    const BATCH: usize = 200_000;
+    let (go_on, proceed) = std::sync::mpsc::channel::<()>();
+    let listener = listen_v4();
+    let port = listener.local_addr().unwrap().port();
+    let body = pseudo_random(BATCH + 1000, 7);
+    let sent = body.clone();
+    let server = serve(listener, 1, move |_, mut s| {
+        let head = read_head(&mut s);
+        s.write_all(b"HTTP/1.1 200 OK\r\n\r\nstart").unwrap();
+        proceed.recv_timeout(BOUND).unwrap();
+        // Loopback hands this over in several segments; the reader must see one read.
+        s.write_all(&sent).unwrap();
+        head
+    });
+    run(async {
+        let mut response = plain_client()
+            .get(&url(&format!("http://127.0.0.1:{port}/")), &opts())
+            .await
+            .unwrap();
+        let first = response.next_chunk().await.unwrap().unwrap();
+        assert_eq!(&first[..], b"start");
+        response.set_receive_low_water(BATCH).unwrap();
+        go_on.send(()).unwrap();
+        let batch = response.next_chunk().await.unwrap().unwrap();
+        assert!(
+            batch.len() >= BATCH,
+            "a read of {} bytes, not the batch of {BATCH}",
+            batch.len()
+        );
+        assert_eq!(&batch[..], &body[..batch.len()]);
+        response.close();
+    });
+    server.join().unwrap();
+}
+
+#[test]
 fn lying_length_and_broken_framing_fail() {
     let listener = listen_v4();
     let port = listener.local_addr().unwrap().port();

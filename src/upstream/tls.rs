@@ -19,7 +19,7 @@ use rustls::unbuffered::{
 use rustls::{CipherSuite, ClientConfig, RootCertStore};
 
 use super::UpstreamError;
-use super::conn::{Fail, MIN_SPARE, READ_SIZE, read_more, write_all};
+use super::conn::{Fail, ReadRoom, read_more, write_all};
 use crate::net::TcpStream;
 
 /// Builds the shared client configuration: webpki roots, plus every certificate in
@@ -135,7 +135,7 @@ impl TlsLayer {
         let conn = UnbufferedClientConnection::new(config, name).map_err(tls_fail)?;
         Ok(TlsLayer {
             conn,
-            incoming: Vec::with_capacity(READ_SIZE),
+            incoming: Vec::with_capacity(ReadRoom::DEFAULT.reserve),
             consumed: 0,
             outgoing: Vec::new(),
             request: None,
@@ -154,13 +154,14 @@ impl TlsLayer {
         &mut self,
         stream: &TcpStream,
         out: &mut BytesMut,
+        room: ReadRoom,
     ) -> Result<usize, Fail> {
         let before = out.len();
         loop {
             if self.peer_closed {
                 return Ok(out.len() - before);
             }
-            match self.process(out)? {
+            match self.process(out, room)? {
                 Progress::Transmit => write_all(stream, &mut self.outgoing)
                     .await
                     .map_err(Fail::Io)?,
@@ -169,7 +170,7 @@ impl TlsLayer {
                     if out.len() > before {
                         return Ok(out.len() - before);
                     }
-                    self.compact();
+                    self.compact(room);
                     if read_more(stream, &mut self.incoming)
                         .await
                         .map_err(Fail::Io)?
@@ -193,7 +194,7 @@ impl TlsLayer {
     }
 
     /// Processes records until rustls needs I/O; application data goes to `out`.
-    fn process(&mut self, out: &mut BytesMut) -> Result<Progress, Fail> {
+    fn process(&mut self, out: &mut BytesMut, room: ReadRoom) -> Result<Progress, Fail> {
         loop {
             let incoming = self.incoming.get_mut(self.consumed..).unwrap_or_default();
             let UnbufferedStatus { mut discard, state } = self.conn.process_tls_records(incoming);
@@ -206,7 +207,7 @@ impl TlsLayer {
                         // of its own (0.24 will not); this is our one copy, into the shared
                         // receive buffer that viewers are sent from.
                         if out.capacity() - out.len() < record.payload.len() {
-                            out.reserve(READ_SIZE.max(record.payload.len()));
+                            out.reserve(room.reserve.max(record.payload.len()));
                         }
                         out.extend_from_slice(record.payload);
                     }
@@ -254,11 +255,11 @@ impl TlsLayer {
 
     /// Drops processed ciphertext and makes room; only ever before a read, so a burst of records
     /// is processed without moving bytes.
-    fn compact(&mut self) {
+    fn compact(&mut self, room: ReadRoom) {
         let consumed = mem::take(&mut self.consumed).min(self.incoming.len());
         self.incoming.drain(..consumed);
-        if self.incoming.capacity() - self.incoming.len() < MIN_SPARE {
-            self.incoming.reserve(READ_SIZE);
+        if self.incoming.capacity() - self.incoming.len() < room.min_spare {
+            self.incoming.reserve(room.reserve);
         }
     }
 }
