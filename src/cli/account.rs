@@ -4,7 +4,7 @@ use clap::{Args, Subcommand};
 use serde::Serialize;
 use serde_json::json;
 
-use crate::store::{Event, Level, NewAccount, Store, Subscription};
+use crate::store::{AccountKind, Event, Level, NewAccount, Store, Subscription};
 use crate::upstream::{self, Url};
 use crate::xtream::XtreamClient;
 
@@ -86,6 +86,7 @@ fn add(context: &Context, args: &AddArgs) -> Outcome {
     let store = context.open_store()?;
     store.add_account(&NewAccount {
         name: args.name.clone(),
+        kind: AccountKind::Xtream,
         server_url: url,
         username: args.username.clone(),
         password: password.into(),

@@ -153,6 +153,7 @@ async fn fetch_and_store(
         .map(|s| {
             let quality = quality::parse(&s.name);
             CatalogStream {
+                playlist: None,
                 stream_id: s.stream_id,
                 category: s
                     .category_id
