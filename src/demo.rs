@@ -119,6 +119,10 @@ fn prepare_and_serve(
         "  its provider (Xtream panel, user demo, password demo): {}",
         provider.http_url()
     );
+    println!(
+        "  and its M3U playlist: {}/get.php?username=demo&password=demo&type=m3u_plus",
+        provider.http_url()
+    );
     println!("Ctrl-C stops the demo.");
     serve(
         config.clone(),

@@ -266,12 +266,18 @@ impl Store {
     /// Where a playlist stream is fetched (its URL opened); `None` for an Xtream stream.
     pub fn playlist_stream(&self, stream_row: i64) -> Result<Option<PlaylistStream>, StoreError> {
         let doing = || format!("reading stream row #{stream_row}");
-        let row: Option<(Option<Vec<u8>>, Option<String>, Option<String>)> = self
+        let row = self
             .conn
             .query_row(
                 "SELECT url_encrypted, user_agent, referrer FROM xtream_channels WHERE id = ?1",
                 [stream_row],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                |r| {
+                    Ok((
+                        r.get::<_, Option<Vec<u8>>>(0)?,
+                        r.get::<_, Option<String>>(1)?,
+                        r.get::<_, Option<String>>(2)?,
+                    ))
+                },
             )
             .optional()
             .ctx(doing)?;
