@@ -12,7 +12,7 @@ use crate::config::Config;
 use crate::fake_provider::{DEMO_PRIMARY_STREAM, FakeProvider, Fault, ProviderOptions};
 use crate::guide::sources::{self, RefreshSettings};
 use crate::server::{ServeOptions, detected_base_url, serve};
-use crate::store::{Account, NewAccount, NewSource, Source, SourceKind, Store};
+use crate::store::{Account, AccountKind, NewAccount, NewSource, Source, SourceKind, Store};
 use crate::time::Civil;
 use crate::upstream;
 use crate::xtream::sync::{SyncSettings, sync_account};
@@ -70,6 +70,7 @@ fn prepare_and_serve(
         Err(_) => store
             .add_account(&NewAccount {
                 name: ACCOUNT.into(),
+                kind: AccountKind::Xtream,
                 server_url: provider.http_url(),
                 username: "demo".into(),
                 password: "demo".to_string().into(),
@@ -116,6 +117,10 @@ fn prepare_and_serve(
     );
     println!(
         "  its provider (Xtream panel, user demo, password demo): {}",
+        provider.http_url()
+    );
+    println!(
+        "  and its M3U playlist: {}/get.php?username=demo&password=demo&type=m3u_plus",
         provider.http_url()
     );
     println!("Ctrl-C stops the demo.");

@@ -28,6 +28,51 @@ pub fn sequence_header(data: &[u8]) {
     }
 }
 
+/// An M3U playlist fed in chunks whose size the first byte picks: never a panic, the same
+/// entries and counts as one whole push, counts that add up, and only fetchable, clean entries.
+pub fn m3u(data: &[u8]) {
+    let Some((&selector, playlist)) = data.split_first() else {
+        return;
+    };
+    let (whole, counts) = crate::m3u::parse(playlist);
+    let mut parser = crate::m3u::Parser::new();
+    let mut chunked = Vec::new();
+    for chunk in playlist.chunks(usize::from(selector) + 1) {
+        parser.push(chunk, &mut |e| chunked.push(e));
+    }
+    let chunked_counts = parser.finish(&mut |e| chunked.push(e));
+    assert_eq!(
+        (&whole, counts),
+        (&chunked, chunked_counts),
+        "chunking changed the result"
+    );
+    assert_eq!(counts.entries, whole.len());
+    let newlines = playlist.iter().filter(|&&b| b == b'\n').count();
+    let last = usize::from(!playlist.is_empty() && !playlist.ends_with(b"\n"));
+    assert_eq!(counts.lines, newlines + last, "every line counted once");
+    assert!(
+        counts.entries + counts.skipped <= counts.lines,
+        "{counts:?}"
+    );
+    for entry in &whole {
+        let lower = entry.url.to_ascii_lowercase();
+        assert!(lower.starts_with("http://") || lower.starts_with("https://"));
+        assert!(!entry.name.is_empty());
+        let fields = [
+            Some(&entry.url),
+            Some(&entry.name),
+            entry.tvg_id.as_ref(),
+            entry.group.as_ref(),
+            entry.user_agent.as_ref(),
+            entry.referrer.as_ref(),
+        ];
+        for field in fields.into_iter().flatten() {
+            assert!(!field.chars().any(char::is_control), "{entry:?}");
+            assert!(field.len() <= 2 * crate::m3u::MAX_LINE, "{entry:?}");
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::path::Path;
@@ -45,6 +90,11 @@ mod tests {
         for entry in entries {
             run(&std::fs::read(&entry).expect("read corpus entry"));
         }
+    }
+
+    #[test]
+    fn the_m3u_corpus_replays() {
+        replay("m3u", super::m3u);
     }
 
     #[test]

@@ -11,6 +11,9 @@
 //!   fan-out to viewers, tuner accounting.
 //! - `guide`: guide sources, auto-mapping, the lineup and the rendered EPG.
 //! - `xtream`: the Xtream Codes API (auth, categories, live streams), quality parsing, catalog sync.
+//! - `playlist`: plain M3U playlist accounts: fetching a playlist into catalog streams, `get.php`
+//!   recognition, and where a stored stream (Xtream or playlist) is fetched from.
+//! - `m3u`: pure logic for plain M3U playlists (a streaming, lenient parser).
 //! - `xmltv`, `matching`: pure logic for XMLTV (streaming parse and render) and for pairing guide
 //!   channels with provider streams.
 //! - `upstream`: our HTTP/1.1 client (TCP or TLS, redirects, body framing) yielding shared buffers.
@@ -32,9 +35,11 @@ pub(crate) mod guide;
 pub mod hdhr;
 pub mod http;
 pub(crate) mod logging;
+pub mod m3u;
 pub(crate) mod matching;
 pub mod measure;
 pub(crate) mod net;
+pub(crate) mod playlist;
 pub mod relay;
 pub(crate) mod server;
 pub mod store;

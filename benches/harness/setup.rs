@@ -16,7 +16,7 @@ use streamforge::config::Config;
 use streamforge::fake_provider::{
     FakeAccount, FakeCategory, FakeProvider, FakeStream, ProviderOptions, RedirectStyle,
 };
-use streamforge::store::{NewAccount, NewSource, SourceKind, Store};
+use streamforge::store::{AccountKind, NewAccount, NewSource, SourceKind, Store};
 
 pub const USER: &str = "bench";
 pub const PASSWORD: &str = "bench";
@@ -109,6 +109,7 @@ pub fn prepare_data_dir(
     let account = store
         .add_account(&NewAccount {
             name: ACCOUNT.into(),
+            kind: AccountKind::Xtream,
             server_url: provider.http_url(),
             username: USER.into(),
             password: PASSWORD.to_string().into(),

@@ -1,10 +1,12 @@
-//! `streamforge account …`: add, list, test, remove, enable and disable Xtream subscriptions.
+//! `streamforge account …`: add, list, test, remove, enable and disable Xtream subscriptions and
+//! plain M3U playlist sources.
 
 use clap::{Args, Subcommand};
 use serde::Serialize;
 use serde_json::json;
 
-use crate::store::{Event, Level, NewAccount, Store, Subscription};
+use crate::playlist::{self, XtreamLogin};
+use crate::store::{AccountKind, Event, Level, NewAccount, Password, Store, Subscription};
 use crate::upstream::{self, Url};
 use crate::xtream::XtreamClient;
 
@@ -12,7 +14,8 @@ use super::{Context, Failure, Outcome, block_on, output, prompt};
 
 #[derive(Debug, Subcommand)]
 pub enum AccountCommand {
-    /// Add a subscription. The password comes from --password-stdin or a no-echo prompt.
+    /// Add an Xtream subscription (--url, --username; the password from --password-stdin or a
+    /// no-echo prompt), or a plain M3U playlist source (--m3u URL|FILE).
     Add(AddArgs),
     /// List subscriptions.
     List {
@@ -20,7 +23,7 @@ pub enum AccountCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Log in to the panel and show the subscription's state.
+    /// Log in to the panel and show the subscription's state (a playlist: fetch and count it).
     Test { name: String },
     /// Remove a subscription, its catalog and its mappings.
     Remove { name: String },
@@ -35,13 +38,18 @@ pub struct AddArgs {
     /// A short name for the subscription, used in stream references (NAME:STREAM_ID).
     name: String,
     /// The panel's address, e.g. http://provider.example:8080
-    #[arg(long)]
-    url: String,
-    #[arg(long)]
-    username: String,
+    #[arg(long, required_unless_present = "m3u")]
+    url: Option<String>,
+    #[arg(long, required_unless_present = "m3u")]
+    username: Option<String>,
     /// Read the password from the first line of standard input.
     #[arg(long)]
     password_stdin: bool,
+    /// A plain M3U playlist (http(s) URL or file) as the catalog, instead of an Xtream panel.
+    /// Its URLs are stored encrypted and shown only by origin. An Xtream get.php URL is added as
+    /// the Xtream account it is.
+    #[arg(long, value_name = "URL|FILE", conflicts_with_all = ["url", "username", "password_stdin"])]
+    m3u: Option<String>,
     /// Connections the subscription allows at once (each is one tuner).
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=1000))]
     max_connections: u32,
@@ -69,35 +77,112 @@ pub fn run(context: &Context, command: &AccountCommand) -> Outcome {
 }
 
 fn add(context: &Context, args: &AddArgs) -> Outcome {
-    let url = validate_url(&args.url)?;
-    if args.username.trim().is_empty() {
-        return Err(Failure::usage("--username must not be empty"));
-    }
     if args
         .user_agent
         .as_deref()
-        .is_some_and(|ua| ua.trim().is_empty())
+        .is_some_and(|ua| ua.trim().is_empty() || ua.chars().any(char::is_control))
     {
         return Err(Failure::usage(
             "--user-agent must not be empty (providers reject an empty user agent)",
         ));
     }
-    let password = prompt::password(args.password_stdin)?;
+    let new = match (&args.m3u, &args.url, &args.username) {
+        (Some(location), _, _) => match playlist::xtream_login(location) {
+            Some(login) => {
+                let new = xtream_from_get_php(args, login)?;
+                println!(
+                    "{} is an Xtream Codes panel's playlist (get.php): adding {} as the Xtream \
+                     account it is (panel {}, user {})",
+                    playlist::shown(location),
+                    args.name,
+                    playlist::shown(&new.server_url),
+                    new.username
+                );
+                new
+            }
+            None => m3u_account(args, location)?,
+        },
+        (None, Some(url), Some(username)) => {
+            let url = validate_url(url)?;
+            if username.trim().is_empty() {
+                return Err(Failure::usage("--username must not be empty"));
+            }
+            let password = prompt::password(args.password_stdin)?;
+            NewAccount {
+                name: args.name.clone(),
+                kind: AccountKind::Xtream,
+                server_url: url,
+                username: username.clone(),
+                password: password.into(),
+                max_connections: args.max_connections,
+                user_agent: args.user_agent.clone(),
+            }
+        }
+        _ => {
+            return Err(Failure::usage(
+                "give --url and --username for an Xtream panel, or --m3u URL|FILE for a playlist",
+            ));
+        }
+    };
     let store = context.open_store()?;
-    store.add_account(&NewAccount {
-        name: args.name.clone(),
-        server_url: url,
-        username: args.username.clone(),
-        password: password.into(),
-        max_connections: args.max_connections,
-        user_agent: args.user_agent.clone(),
-    })?;
+    store.add_account(&new)?;
     note(&store, format!("account {} added", args.name), &args.name);
     println!(
         "added account {}; fetch its catalog with `streamforge sync {}`",
         args.name, args.name
     );
     Ok(())
+}
+
+/// The Xtream account a `get.php` playlist URL logs in to.
+fn xtream_from_get_php(args: &AddArgs, login: XtreamLogin) -> Result<NewAccount, Failure> {
+    Ok(NewAccount {
+        name: args.name.clone(),
+        kind: AccountKind::Xtream,
+        server_url: validate_url(&login.server_url)?,
+        username: login.username,
+        password: login.password.into(),
+        max_connections: args.max_connections,
+        user_agent: args.user_agent.clone(),
+    })
+}
+
+/// A playlist source: an http(s) URL (shown by its origin only), or an existing file (stored by
+/// its absolute path, so `sync` finds it from any directory).
+fn m3u_account(args: &AddArgs, location: &str) -> Result<NewAccount, Failure> {
+    let location = location.trim();
+    let (location, shown) = if playlist::is_url(location) {
+        let url = Url::parse(location).map_err(|e| {
+            Failure::usage(format!(
+                "invalid --m3u URL: {e} (expected e.g. http://provider.example/playlist.m3u)"
+            ))
+        })?;
+        (location.to_owned(), url.origin())
+    } else {
+        let path = std::fs::canonicalize(location)
+            .ok()
+            .filter(|p| p.is_file())
+            .ok_or_else(|| {
+                Failure::usage(format!(
+                    "--m3u {location}: not an http(s) URL and not a readable file"
+                ))
+            })?;
+        let text = path.to_str().ok_or_else(|| {
+            Failure::usage(format!("--m3u {location}: the path is not valid UTF-8"))
+        })?;
+        (text.to_owned(), text.to_owned())
+    };
+    Ok(NewAccount {
+        name: args.name.clone(),
+        kind: AccountKind::M3u {
+            playlist: Password::new(location),
+        },
+        server_url: shown,
+        username: String::new(),
+        password: Password::new(""),
+        max_connections: args.max_connections,
+        user_agent: args.user_agent.clone(),
+    })
 }
 
 /// The panel URL: http(s), no credentials, no query; stored without a trailing slash.
@@ -124,6 +209,9 @@ fn validate_url(text: &str) -> Result<String, Failure> {
 #[derive(Serialize)]
 struct AccountRow {
     name: String,
+    /// `xtream` or `m3u`.
+    kind: &'static str,
+    /// A playlist's origin (or file path): never its full URL.
     url: String,
     username: String,
     max_connections: u32,
@@ -140,6 +228,7 @@ fn list(context: &Context, json: bool) -> Outcome {
     for account in store.accounts()? {
         rows.push(AccountRow {
             streams: store.stream_count(account.id)?,
+            kind: account.kind.label(),
             name: account.name,
             url: account.server_url,
             username: account.username,
@@ -155,7 +244,8 @@ fn list(context: &Context, json: bool) -> Outcome {
     }
     if rows.is_empty() {
         println!(
-            "no accounts yet: add one with `streamforge account add NAME --url URL --username USER`"
+            "no accounts yet: add one with `streamforge account add NAME --url URL --username USER` \
+             or `streamforge account add NAME --m3u URL|FILE`"
         );
         return Ok(());
     }
@@ -169,8 +259,13 @@ fn list(context: &Context, json: bool) -> Outcome {
             };
             vec![
                 r.name,
+                r.kind.to_string(),
                 r.url,
-                r.username,
+                if r.username.is_empty() {
+                    "-".to_string()
+                } else {
+                    r.username
+                },
                 r.max_connections.to_string(),
                 if r.enabled { "yes" } else { "no" }.into(),
                 r.streams.to_string(),
@@ -182,6 +277,7 @@ fn list(context: &Context, json: bool) -> Outcome {
     output::table(
         &[
             "NAME",
+            "KIND",
             "URL",
             "USERNAME",
             "MAX",
@@ -205,6 +301,25 @@ fn test(context: &Context, name: &str) -> Outcome {
         .user_agent
         .clone()
         .unwrap_or_else(|| context.config.upstream.user_agent.clone());
+    if let AccountKind::M3u { playlist } = &account.kind {
+        let fetched = block_on(playlist::fetch(
+            &http,
+            &store,
+            playlist.expose(),
+            &user_agent,
+            context.config.upstream.api_timeout,
+            &mut |_| {},
+        ))??;
+        println!(
+            "{name}: playlist ok at {}: {} streams, {} lines skipped, {} HLS streams refused \
+             (Plex takes MPEG-TS only)",
+            account.server_url,
+            fetched.streams.len(),
+            fetched.skipped,
+            fetched.hls
+        );
+        return Ok(());
+    }
     let client = XtreamClient::new(
         http,
         &account.server_url,

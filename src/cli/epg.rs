@@ -89,8 +89,13 @@ pub fn run(context: &Context, command: &EpgCommand) -> Outcome {
 fn add(context: &Context, args: &AddArgs) -> Outcome {
     let spec = parse_source(&args.source).map_err(Failure::usage)?;
     let store = context.open_store()?;
-    if spec.kind == crate::store::SourceKind::Xtream {
-        store.account(&spec.location)?;
+    if spec.kind == crate::store::SourceKind::Xtream
+        && let crate::store::AccountKind::M3u { .. } = store.account(&spec.location)?.kind
+    {
+        return Err(Failure::usage(format!(
+            "account {} is a plain M3U playlist, not an Xtream panel: add its guide by URL or file",
+            spec.location
+        )));
     }
     let name = args.name.clone().unwrap_or(spec.default_name);
     let source = store.add_source(&NewSource {

@@ -11,10 +11,10 @@ use clap::Args;
 use serde::Serialize;
 
 use crate::measure::{Measurement, disagreement, label_tier};
+use crate::playlist;
 use crate::relay::probe::{ProbeTime, probe};
 use crate::store::{Account, How, Store, StoredStream, StreamFilter};
 use crate::upstream;
-use crate::xtream::live_url;
 use crate::xtream::quality::Tier;
 
 use super::progress::Progress;
@@ -100,17 +100,21 @@ pub fn run(context: &Context, args: &ProbeArgs) -> Outcome {
             rows.push(row("skipped", Some(busy), None));
             continue;
         }
-        let url = live_url(
-            &account.server_url,
-            &account.username,
-            account.password.expose(),
+        let location = playlist::locate(
+            &store,
+            account,
+            stream.id,
             stream.stream_id,
+            &context.config.upstream.user_agent,
         )?;
-        let user_agent = account
-            .user_agent
-            .clone()
-            .unwrap_or_else(|| context.config.upstream.user_agent.clone());
-        match block_on(probe(&http, &url, &user_agent, time))? {
+        let measured = probe(
+            &http,
+            &location.url,
+            &location.user_agent,
+            location.referrer,
+            time,
+        );
+        match block_on(measured)? {
             Ok(measured) => {
                 store.record_measurement(stream.id, &measured, How::Probe, SystemTime::now())?;
                 rows.push(row("measured", None, Some(measured)));

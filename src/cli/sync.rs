@@ -15,6 +15,20 @@ pub struct SyncArgs {
     accounts: Vec<String>,
 }
 
+/// What a sync left out, if anything.
+fn skipped_note(skipped: usize, hls: usize) -> String {
+    let mut note = String::new();
+    if skipped > 0 {
+        note.push_str(&format!(", {skipped} unusable entries skipped"));
+    }
+    if hls > 0 {
+        note.push_str(&format!(
+            ", {hls} HLS streams refused: Plex takes MPEG-TS only"
+        ));
+    }
+    note
+}
+
 pub fn run(context: &Context, args: &SyncArgs) -> Outcome {
     let store = context.open_store()?;
     let accounts = if args.accounts.is_empty() {
@@ -66,11 +80,7 @@ pub fn run(context: &Context, args: &SyncArgs) -> Outcome {
                     report.change.added,
                     report.change.updated,
                     report.change.removed,
-                    if report.skipped > 0 {
-                        format!(", {} unusable entries skipped", report.skipped)
-                    } else {
-                        String::new()
-                    },
+                    skipped_note(report.skipped, report.hls),
                     report.elapsed.as_secs_f64()
                 ),
                 Err(e) => {

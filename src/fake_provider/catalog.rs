@@ -263,6 +263,38 @@ pub fn generated_catalog(n: usize) -> (Vec<FakeCategory>, Vec<FakeStream>) {
     (categories, streams)
 }
 
+/// What `get.php?type=m3u_plus` serves: each live stream with its guide id, name, logo and
+/// category, at its `/live/U/P/<id>.ts` URL under `base`. Quotes in names become apostrophes, as
+/// panels do, so that attributes stay well formed.
+pub(super) fn m3u_playlist(
+    base: &str,
+    account: &FakeAccount,
+    categories: &[FakeCategory],
+    streams: &[FakeStream],
+) -> String {
+    let mut out = String::from("#EXTM3U\n");
+    let attr = |s: &str| s.replace('"', "'");
+    for s in streams {
+        let group = categories
+            .iter()
+            .find(|c| c.category_id == s.category_id)
+            .map_or("", |c| c.category_name.as_str());
+        out.push_str(&format!(
+            "#EXTINF:-1 tvg-id=\"{}\" tvg-name=\"{}\" tvg-logo=\"{}\" group-title=\"{}\",{}\n\
+             {base}/live/{}/{}/{}.ts\n",
+            attr(s.epg_channel_id.as_deref().unwrap_or("")),
+            attr(&s.name),
+            attr(s.icon.as_deref().unwrap_or("")),
+            attr(group),
+            s.name,
+            account.username,
+            account.password,
+            s.stream_id
+        ));
+    }
+    out
+}
+
 /// What `server_info` says about the panel.
 pub(super) struct ServerInfo<'a> {
     pub host: &'a str,

@@ -99,6 +99,8 @@ pub(super) struct Request {
     pub query: Vec<(String, String)>,
     /// `None` when the header is missing.
     pub user_agent: Option<String>,
+    /// The `Referer` header, if sent.
+    pub referrer: Option<String>,
 }
 
 impl Request {
@@ -183,16 +185,18 @@ fn parse_head(head: &[u8]) -> Result<Request, ReadError> {
             (decode(k, true), decode(v, true))
         })
         .collect();
-    let user_agent = req
-        .headers
-        .iter()
-        .find(|h| h.name.eq_ignore_ascii_case("user-agent"))
-        .map(|h| String::from_utf8_lossy(h.value).into_owned());
+    let header = |name: &str| {
+        req.headers
+            .iter()
+            .find(|h| h.name.eq_ignore_ascii_case(name))
+            .map(|h| String::from_utf8_lossy(h.value).into_owned())
+    };
     Ok(Request {
         method: method.to_owned(),
         path: path.to_owned(),
         query,
-        user_agent,
+        user_agent: header("user-agent"),
+        referrer: header("referer"),
     })
 }
 

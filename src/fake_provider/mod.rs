@@ -1,7 +1,7 @@
 //! A fake Xtream Codes panel on loopback, for integration tests, `streamforge demo` and the
 //! benchmark harness's paced upstreams.
 //!
-//! It speaks the real API the way real panels do, nastiness included: numbers as strings, nulls,
+//! It speaks the real API the way real panels do (`get.php` M3U playlists too), nastiness included: numbers as strings, nulls,
 //! a User-Agent filter, a 302 to a single-use token URL before every stream, close-delimited (or
 //! chunked) MPEG-TS bodies paced at a fixed bitrate, the oldest connection cut when an account
 //! goes over `max_connections`, and faults on demand. Every stream body is the shipped clip run
@@ -125,6 +125,7 @@ struct Stats {
     stream_requests: HashMap<u64, u32>,
     faults_struck: HashMap<u64, u32>,
     last_user_agent: Option<String>,
+    last_referrer: Option<String>,
 }
 
 /// What the connection threads share: the configuration and the live state.
@@ -159,8 +160,10 @@ impl Shared {
         lock(&self.files).get(path).cloned()
     }
 
-    fn record_user_agent(&self, user_agent: Option<String>) {
-        lock(&self.stats).last_user_agent = user_agent;
+    fn record_headers(&self, user_agent: Option<String>, referrer: Option<String>) {
+        let mut stats = lock(&self.stats);
+        stats.last_user_agent = user_agent;
+        stats.last_referrer = referrer;
     }
 
     fn count_stream_request(&self, stream_id: u64) {
@@ -367,6 +370,24 @@ impl FakeProvider {
     /// The User-Agent of the latest request (`None` if it sent none).
     pub fn last_user_agent(&self) -> Option<String> {
         lock(&self.shared.stats).last_user_agent.clone()
+    }
+
+    /// The Referer of the latest request (`None` if it sent none).
+    pub fn last_referrer(&self) -> Option<String> {
+        lock(&self.shared.stats).last_referrer.clone()
+    }
+
+    /// What `get.php?username=…&password=…&type=m3u_plus` serves `username`: the live streams
+    /// as an extended M3U whose URLs (`/live/U/P/<id>.ts` on the HTTP listener) carry the
+    /// credentials. `None` for an unknown user.
+    pub fn playlist(&self, username: &str) -> Option<String> {
+        let account = self.shared.accounts.get(username)?;
+        Some(catalog::m3u_playlist(
+            &self.http_url(),
+            account,
+            &self.shared.categories,
+            &self.shared.streams,
+        ))
     }
 
     /// Stops serving: closes the listeners and every connection and joins every thread.

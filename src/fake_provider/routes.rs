@@ -1,4 +1,4 @@
-//! Request routing: the panel's endpoints (`player_api.php`, `xmltv.php`, static files, `/live/…`
+//! Request routing: the panel's endpoints (`player_api.php`, `xmltv.php`, `get.php`, static files, `/live/…`
 //! and `/sauth/…`), its User-Agent filter, and where each fault strikes.
 
 use std::net::Shutdown;
@@ -27,7 +27,7 @@ pub(super) fn handle(mut conn: Conn, shared: &Shared) {
         Err(ReadError::Gone) => return,
         Err(ReadError::Reject(status)) => return error(conn, status),
     };
-    shared.record_user_agent(req.user_agent.clone());
+    shared.record_headers(req.user_agent.clone(), req.referrer.clone());
     match req.method.as_str() {
         "GET" => {}
         // Panels answer HEAD with 200 for anything: a HEAD probe proves nothing.
@@ -53,6 +53,7 @@ pub(super) fn handle(mut conn: Conn, shared: &Shared) {
     {
         ["player_api.php"] => player_api(conn, shared, &req),
         ["xmltv.php"] => xmltv(conn, shared, &req),
+        ["get.php"] => get_php(conn, shared, &req),
         ["sauth", token] => sauth(conn, shared, token),
         ["live", user, pass, id] | [user, pass, id] => live(conn, shared, user, pass, id),
         _ => error(conn, 404),
@@ -158,6 +159,28 @@ fn xmltv(conn: Conn, shared: &Shared, req: &Request) {
         Some(guide) => answer(conn, fault, "application/xml; charset=utf-8", guide),
         None => error(conn, 404),
     }
+}
+
+/// `get.php?username&password&type=m3u_plus`: the live streams as an extended M3U.
+fn get_php(conn: Conn, shared: &Shared, req: &Request) {
+    let fault = lock(&shared.faults).take_api();
+    let Some(conn) = before_answer(conn, fault) else {
+        return;
+    };
+    let Some(account) = shared.authenticate(req.param("username"), req.param("password")) else {
+        return error(conn, 401);
+    };
+    let Ok(local) = conn.sock().local_addr() else {
+        return;
+    };
+    let scheme = if conn.is_tls() { "https" } else { "http" };
+    let body = catalog::m3u_playlist(
+        &format!("{scheme}://{local}"),
+        account,
+        &shared.categories,
+        &shared.streams,
+    );
+    answer(conn, fault, "audio/x-mpegurl", body.as_bytes());
 }
 
 /// `/live/U/P/<id>[.ts]` or `/U/P/<id>`: authenticate, then redirect to a single-use token URL

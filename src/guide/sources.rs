@@ -209,6 +209,13 @@ async fn fetch_parse_store(
             let account = store
                 .account(&source.location)
                 .map_err(RefreshError::Store)?;
+            if let crate::store::AccountKind::M3u { .. } = account.kind {
+                return Err(RefreshError::Fetch(format!(
+                    "account {} is a plain M3U playlist, not an Xtream panel: it has no guide to \
+                     fetch; add its guide by URL or file",
+                    account.name
+                )));
+            }
             let user_agent = account.user_agent.as_deref().unwrap_or(settings.user_agent);
             let client = XtreamClient::new(
                 http.clone(),
@@ -274,6 +281,7 @@ async fn download(
         head_timeout: timeout,
         idle_timeout: Some(timeout),
         max_redirects: 5,
+        referrer: None,
     };
     let fail = |e: upstream::UpstreamError| RefreshError::Fetch(e.to_string());
     let mut response = http.get(url, &options).await.map_err(fail)?;

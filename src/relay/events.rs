@@ -159,6 +159,7 @@ mod tests {
             account_id: 1,
             url: Url::parse("http://panel.test/live/me/s3cret/1.ts").unwrap(),
             user_agent: "ua".into(),
+            referrer: None,
         };
         ChannelInfo {
             number: "101".into(),

@@ -28,11 +28,13 @@ pub async fn probe(
     http: &upstream::Client,
     url: &Url,
     user_agent: &str,
+    referrer: Option<String>,
     time: ProbeTime,
 ) -> Result<Measurement, String> {
     let options = RequestOptions {
         head_timeout: time.connect,
         idle_timeout: Some(time.read),
+        referrer,
         ..RequestOptions::new(user_agent)
     };
     let mut response = http

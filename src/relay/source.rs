@@ -28,9 +28,12 @@ pub struct StreamSource {
     /// The stream's row in the store, where what is measured of it is kept.
     pub stream_row: i64,
     pub account_id: i64,
-    /// The panel's `/live/…` URL (carries credentials: never print it).
+    /// The panel's `/live/…` URL, or a playlist stream's own URL (carries credentials: never
+    /// print it).
     pub url: Url,
     pub user_agent: String,
+    /// Sent as `Referer` (a playlist's `#EXTVLCOPT:http-referrer`).
+    pub referrer: Option<String>,
 }
 
 /// A lineup channel as the relay needs it.
@@ -102,6 +105,7 @@ impl Connect for UpstreamConnector {
             // The session machine owns stall detection and closes the attempt.
             idle_timeout: None,
             max_redirects: 5,
+            referrer: source.referrer.clone(),
         };
         let reader = Reader {
             id: attempt,

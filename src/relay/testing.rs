@@ -203,6 +203,7 @@ impl Rig {
                 account_id,
                 url: Url::parse(&format!("http://panel.test/live/me/s3cret/{index}.ts")).unwrap(),
                 user_agent: "test".into(),
+                referrer: None,
             })
             .collect();
         ChannelInfo {

@@ -7,10 +7,10 @@ use bytes::Bytes;
 use crate::config::{ChannelIds, Config};
 use crate::guide::{LineupChannel, lineup};
 use crate::hdhr::{self, Device, GuideNumber, LineupEntry, M3uEntry};
+use crate::playlist;
 use crate::relay::{ChannelInfo, StreamSource};
 use crate::store::{Account, Mapping, Store, StoreError};
 use crate::web::Overview;
-use crate::xtream::live_url;
 use crate::xtream::quality::Tier;
 
 /// Rendered documents plus the lineup they describe.
@@ -58,7 +58,7 @@ impl Snapshot {
                 sources: c
                     .streams
                     .iter()
-                    .filter_map(|m| stream_source(m, &accounts, config))
+                    .filter_map(|m| stream_source(store, m, &accounts, config))
                     .collect(),
             })
             .collect();
@@ -116,24 +116,34 @@ impl Snapshot {
     }
 }
 
-/// Where the relay fetches a mapped stream: the account's `/live/…` URL and user agent.
-fn stream_source(mapping: &Mapping, accounts: &[Account], config: &Config) -> Option<StreamSource> {
+/// Where the relay fetches a mapped stream: the account's `/live/…` URL, or a playlist stream's
+/// own URL, with its user agent. A stream that cannot be located is left out of the channel.
+fn stream_source(
+    store: &Store,
+    mapping: &Mapping,
+    accounts: &[Account],
+    config: &Config,
+) -> Option<StreamSource> {
     let account = accounts.iter().find(|a| a.id == mapping.account_id)?;
-    let url = live_url(
-        &account.server_url,
-        &account.username,
-        account.password.expose(),
+    let location = match playlist::locate(
+        store,
+        account,
+        mapping.stream_row,
         mapping.stream_id,
-    )
-    .ok()?;
+        &config.upstream.user_agent,
+    ) {
+        Ok(location) => location,
+        Err(e) => {
+            log::warn!("{e}");
+            return None;
+        }
+    };
     Some(StreamSource {
         stream: mapping.stream_ref(),
         stream_row: mapping.stream_row,
         account_id: account.id,
-        url,
-        user_agent: account
-            .user_agent
-            .clone()
-            .unwrap_or_else(|| config.upstream.user_agent.clone()),
+        url: location.url,
+        user_agent: location.user_agent,
+        referrer: location.referrer,
     })
 }

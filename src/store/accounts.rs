@@ -1,4 +1,5 @@
-//! Provider accounts (Xtream Codes subscriptions), with their passwords sealed at rest.
+//! Provider accounts (Xtream Codes subscriptions and plain M3U playlists), with their passwords
+//! and playlist locations sealed at rest.
 
 use super::secret::Password;
 use super::{Ctx, Store, StoreError, is_unique_violation};
@@ -9,18 +10,40 @@ use std::time::SystemTime;
 
 /// Associated data for sealed passwords: a value sealed for another column will not open here.
 const PASSWORD_AAD: &[u8] = b"streamforge accounts.password_encrypted";
+const PLAYLIST_AAD: &[u8] = b"streamforge accounts.playlist_encrypted";
 
 const COLUMNS: &str = "id, name, server_url, username, password_encrypted, max_connections, \
                        is_active, user_agent, created_at, last_sync_at, subscription_status, \
-                       subscription_expires_at";
+                       subscription_expires_at, kind, playlist_encrypted";
 
 /// Longest account name, in characters: names appear in every `ACCOUNT:STREAM_ID`.
 const MAX_NAME_CHARS: usize = 64;
+
+/// Where an account's catalog comes from.
+#[derive(Debug, Clone)]
+pub enum AccountKind {
+    /// An Xtream Codes panel: `server_url`, `username` and `password` log in.
+    Xtream,
+    /// A plain M3U playlist: its URL or file path, sealed (it may carry credentials). The
+    /// account's `server_url` is only what may be shown of it (its origin, or the file path).
+    M3u { playlist: Password },
+}
+
+impl AccountKind {
+    /// `xtream` or `m3u`, as stored and listed.
+    pub fn label(&self) -> &'static str {
+        match self {
+            AccountKind::Xtream => "xtream",
+            AccountKind::M3u { .. } => "m3u",
+        }
+    }
+}
 
 /// An account to add.
 #[derive(Debug, Clone)]
 pub struct NewAccount {
     pub name: String,
+    pub kind: AccountKind,
     pub server_url: String,
     pub username: String,
     pub password: Password,
@@ -33,6 +56,8 @@ pub struct NewAccount {
 pub struct Account {
     pub id: i64,
     pub name: String,
+    #[serde(skip)]
+    pub kind: AccountKind,
     pub server_url: String,
     pub username: String,
     #[serde(skip)]
@@ -61,6 +86,8 @@ pub struct Subscription {
 struct SealedAccount {
     account: Account,
     sealed: Vec<u8>,
+    kind: String,
+    playlist: Option<Vec<u8>>,
 }
 
 impl SealedAccount {
@@ -69,6 +96,7 @@ impl SealedAccount {
             account: Account {
                 id: row.get(0)?,
                 name: row.get(1)?,
+                kind: AccountKind::Xtream,
                 server_url: row.get(2)?,
                 username: row.get(3)?,
                 password: Password::new(String::new()),
@@ -83,6 +111,8 @@ impl SealedAccount {
                 },
             },
             sealed: row.get(4)?,
+            kind: row.get(12)?,
+            playlist: row.get(13)?,
         })
     }
 }
@@ -115,13 +145,17 @@ impl Store {
         }
         let doing = || format!("adding account {:?}", new.name);
         let tx = self.conn.unchecked_transaction().ctx(doing)?;
-        let sealed = self
-            .sealing_cipher()?
-            .seal(PASSWORD_AAD, new.password.expose())?;
+        let cipher = self.sealing_cipher()?;
+        let sealed = cipher.seal(PASSWORD_AAD, new.password.expose())?;
+        let playlist = match &new.kind {
+            AccountKind::Xtream => None,
+            AccountKind::M3u { playlist } => Some(cipher.seal(PLAYLIST_AAD, playlist.expose())?),
+        };
         let created_at = rfc3339(SystemTime::now());
         let inserted = tx.execute(
             "INSERT INTO accounts (name, server_url, username, password_encrypted, \
-             max_connections, user_agent, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+             max_connections, user_agent, created_at, kind, playlist_encrypted) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
             params![
                 new.name,
                 new.server_url,
@@ -129,7 +163,9 @@ impl Store {
                 sealed,
                 new.max_connections,
                 new.user_agent,
-                created_at
+                created_at,
+                new.kind.label(),
+                playlist
             ],
         );
         match inserted {
@@ -143,6 +179,7 @@ impl Store {
         Ok(Account {
             id,
             name: new.name.clone(),
+            kind: new.kind.clone(),
             server_url: new.server_url.clone(),
             username: new.username.clone(),
             password: new.password.clone(),
@@ -272,11 +309,29 @@ impl Store {
         let SealedAccount {
             mut account,
             sealed,
+            kind,
+            playlist,
         } = row;
         let password = self.unseal(PASSWORD_AAD, &sealed, || {
             format!("the password of account {:?}", account.name)
         })?;
         account.password = Password::from(password);
+        account.kind = match (kind.as_str(), playlist) {
+            ("xtream", _) => AccountKind::Xtream,
+            ("m3u", Some(sealed)) => AccountKind::M3u {
+                playlist: Password::from(self.unseal(PLAYLIST_AAD, &sealed, || {
+                    format!("the playlist of account {:?}", account.name)
+                })?),
+            },
+            _ => {
+                return Err(StoreError::Corrupt {
+                    what: format!(
+                        "account {:?}: kind {kind:?} without its source",
+                        account.name
+                    ),
+                });
+            }
+        };
         Ok(account)
     }
 }
@@ -295,6 +350,7 @@ pub(crate) mod tests {
     pub(crate) fn new_account(name: &str) -> NewAccount {
         NewAccount {
             name: name.to_string(),
+            kind: AccountKind::Xtream,
             server_url: "http://provider.example:8080".to_string(),
             username: "alice".to_string(),
             password: Password::new(PLAINTEXT),
@@ -333,6 +389,30 @@ pub(crate) mod tests {
             !json.contains("other pass") && !json.contains("password"),
             "{json}"
         );
+    }
+
+    #[test]
+    fn an_m3u_account_keeps_its_playlist_sealed() {
+        let (dir, store) = temp_store();
+        let mut new = new_account("list");
+        let location = format!("http://p.example/get?token={PLAINTEXT}");
+        new.kind = AccountKind::M3u {
+            playlist: Password::new(location.as_str()),
+        };
+        store.add_account(&new).expect("add");
+        store.add_account(&new_account("panel")).expect("add");
+        let got = store.account("list").expect("get");
+        match &got.kind {
+            AccountKind::M3u { playlist } => assert_eq!(playlist.expose(), location),
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            store.account("panel").expect("get").kind,
+            AccountKind::Xtream
+        ));
+        let json = serde_json::to_string(&got).expect("json");
+        assert!(!json.contains(PLAINTEXT), "{json}");
+        assert_no_plaintext(dir.path(), "m3u account");
     }
 
     #[test]

@@ -23,7 +23,22 @@ pub struct CatalogStream {
     pub qualities: Vec<String>,
     /// Quality rank for ordering; higher is better.
     pub tier: i64,
+    /// Where a playlist (M3U) stream is fetched; `None` for an Xtream stream, whose URL is built
+    /// from its account.
+    pub playlist: Option<PlaylistStream>,
 }
+
+/// A playlist stream's own URL and `#EXTVLCOPT` headers.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PlaylistStream {
+    /// May carry credentials: stored sealed, never printed.
+    pub url: String,
+    pub user_agent: Option<String>,
+    pub referrer: Option<String>,
+}
+
+/// Associated data for sealed stream URLs.
+const URL_AAD: &[u8] = b"streamforge xtream_channels.url_encrypted";
 
 /// What a catalog replacement did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
@@ -80,6 +95,10 @@ impl Store {
         .ctx(doing)?
         .ok_or(StoreError::AccountGone(account_id))?;
 
+        let cipher = match streams.iter().any(|s| s.playlist.is_some()) {
+            true => Some(self.sealing_cipher()?),
+            false => None,
+        };
         let now = rfc3339(SystemTime::now());
         let mut change = CatalogChange::default();
         let mut listed = HashSet::with_capacity(streams.len());
@@ -89,18 +108,21 @@ impl Store {
                 .prepare_cached(
                     "SELECT name IS NOT ?3 OR icon IS NOT ?4 OR category IS NOT ?5 \
                      OR epg_channel_id IS NOT ?6 OR qualities IS NOT ?7 OR tier IS NOT ?8 \
+                     OR user_agent IS NOT ?9 OR referrer IS NOT ?10 \
                      FROM xtream_channels WHERE account_id = ?1 AND stream_id = ?2",
                 )
                 .ctx(doing)?;
             let mut upsert = tx
                 .prepare_cached(
                     "INSERT INTO xtream_channels (account_id, stream_id, name, icon, category, \
-                     epg_channel_id, qualities, tier, last_seen) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) \
+                     epg_channel_id, qualities, tier, last_seen, url_encrypted, user_agent, \
+                     referrer) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12) \
                      ON CONFLICT (account_id, stream_id) DO UPDATE SET name = excluded.name, \
                      icon = excluded.icon, category = excluded.category, \
                      epg_channel_id = excluded.epg_channel_id, qualities = excluded.qualities, \
-                     tier = excluded.tier, last_seen = excluded.last_seen",
+                     tier = excluded.tier, last_seen = excluded.last_seen, \
+                     url_encrypted = excluded.url_encrypted, user_agent = excluded.user_agent, \
+                     referrer = excluded.referrer",
                 )
                 .ctx(doing)?;
             for s in streams {
@@ -108,6 +130,12 @@ impl Store {
                     return Err(StoreError::DuplicateStreamId(s.stream_id));
                 }
                 let qualities = serde_json::Value::from(s.qualities.clone()).to_string();
+                let user_agent = s.playlist.as_ref().and_then(|p| p.user_agent.as_deref());
+                let referrer = s.playlist.as_ref().and_then(|p| p.referrer.as_deref());
+                let sealed_url = match (&s.playlist, cipher) {
+                    (Some(p), Some(cipher)) => Some(cipher.seal(URL_AAD, &p.url)?),
+                    _ => None,
+                };
                 let fields = params![
                     account_id,
                     s.stream_id,
@@ -116,7 +144,9 @@ impl Store {
                     s.category,
                     s.epg_channel_id,
                     qualities,
-                    s.tier
+                    s.tier,
+                    user_agent,
+                    referrer
                 ];
                 let differs: Option<bool> = compare
                     .query_row(fields, |row| row.get(0))
@@ -137,7 +167,10 @@ impl Store {
                         s.epg_channel_id,
                         qualities,
                         s.tier,
-                        now
+                        now,
+                        sealed_url,
+                        user_agent,
+                        referrer
                     ])
                     .ctx(doing)?;
             }
@@ -224,6 +257,43 @@ impl Store {
         Ok(found)
     }
 
+    /// The stream id of a playlist entry: a keyed fingerprint of its URL, so the same URL keeps
+    /// its id (and its mappings) across syncs, and the id reveals nothing of the URL.
+    pub fn playlist_stream_id(&self, url: &str) -> Result<i64, StoreError> {
+        Ok(self.sealing_cipher()?.fingerprint(url))
+    }
+
+    /// Where a playlist stream is fetched (its URL opened); `None` for an Xtream stream.
+    pub fn playlist_stream(&self, stream_row: i64) -> Result<Option<PlaylistStream>, StoreError> {
+        let doing = || format!("reading stream row #{stream_row}");
+        let row = self
+            .conn
+            .query_row(
+                "SELECT url_encrypted, user_agent, referrer FROM xtream_channels WHERE id = ?1",
+                [stream_row],
+                |r| {
+                    Ok((
+                        r.get::<_, Option<Vec<u8>>>(0)?,
+                        r.get::<_, Option<String>>(1)?,
+                        r.get::<_, Option<String>>(2)?,
+                    ))
+                },
+            )
+            .optional()
+            .ctx(doing)?;
+        let Some((Some(sealed), user_agent, referrer)) = row else {
+            return Ok(None);
+        };
+        let url = self.unseal(URL_AAD, &sealed, || {
+            format!("the URL of stream row #{stream_row}")
+        })?;
+        Ok(Some(PlaylistStream {
+            url,
+            user_agent,
+            referrer,
+        }))
+    }
+
     /// How many streams an account's catalog holds.
     pub fn stream_count(&self, account_id: i64) -> Result<u64, StoreError> {
         self.conn
@@ -254,6 +324,7 @@ mod tests {
             epg_channel_id: Some(format!("ch{stream_id}.example")),
             qualities: vec!["FHD".to_string(), "HEVC".to_string()],
             tier: 3,
+            playlist: None,
         }
     }
 
@@ -458,6 +529,56 @@ mod tests {
             }),
             Err(StoreError::AccountNotFound(_))
         ));
+    }
+
+    #[test]
+    fn playlist_streams_keep_their_url_sealed_and_headers_count_as_changes() {
+        let (dir, store) = temp_store();
+        let acc = store.add_account(&new_account("list")).expect("add");
+        let secret_url = "http://cdn.example/play/Wombat-Secret-42/1.ts";
+        let id = store.playlist_stream_id(secret_url).expect("id");
+        assert_eq!(id, store.playlist_stream_id(secret_url).expect("id"));
+        let mut s = stream(id, "One");
+        s.playlist = Some(PlaylistStream {
+            url: secret_url.to_string(),
+            user_agent: Some("Kodi/20".to_string()),
+            referrer: None,
+        });
+        store
+            .replace_catalog(acc.id, std::slice::from_ref(&s))
+            .expect("sync");
+        let row = row_ids(&store, "list")[&id];
+        assert_eq!(
+            store.playlist_stream(row).expect("read"),
+            s.playlist.clone()
+        );
+        // The same entry again is unchanged; a new user agent is a change.
+        let again = store
+            .replace_catalog(acc.id, std::slice::from_ref(&s))
+            .expect("resync");
+        assert_eq!(again.unchanged, 1);
+        s.playlist.as_mut().unwrap().user_agent = Some("VLC".to_string());
+        let changed = store.replace_catalog(acc.id, &[s]).expect("resync");
+        assert_eq!(changed.updated, 1);
+        store
+            .conn
+            .execute_batch("PRAGMA wal_checkpoint(TRUNCATE)")
+            .expect("checkpoint");
+        for file in std::fs::read_dir(dir.path()).expect("list") {
+            let bytes = std::fs::read(file.expect("entry").path()).expect("read");
+            assert!(
+                !bytes.windows(18).any(|w| w == b"Wombat-Secret-42/1"),
+                "stream URL in plaintext"
+            );
+        }
+        // An Xtream stream has no playlist URL.
+        let (_dir, other) = temp_store();
+        let xtream = other.add_account(&new_account("panel")).expect("add");
+        other
+            .replace_catalog(xtream.id, &[stream(1, "One")])
+            .expect("sync");
+        let row = row_ids(&other, "panel")[&1];
+        assert_eq!(other.playlist_stream(row).expect("read"), None);
     }
 
     #[test]

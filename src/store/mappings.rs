@@ -308,6 +308,7 @@ mod tests {
         let streams: Vec<CatalogStream> = [(1, 1), (2, 3), (3, 2)]
             .iter()
             .map(|&(id, tier)| CatalogStream {
+                playlist: None,
                 stream_id: id,
                 name: format!("stream {id}"),
                 icon: None,

@@ -112,6 +112,7 @@ mod tests {
         let (_dir, store) = temp_store();
         let account = store.add_account(&new_account("main")).expect("add");
         let stream = |id| CatalogStream {
+            playlist: None,
             stream_id: id,
             name: format!("Stream {id}"),
             icon: None,

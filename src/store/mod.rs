@@ -15,15 +15,15 @@ mod schema;
 mod secret;
 mod settings;
 
-pub use accounts::{Account, NewAccount, Subscription};
-pub use catalog::{CatalogChange, CatalogStream, StoredStream, StreamFilter};
+pub use accounts::{Account, AccountKind, NewAccount, Subscription};
+pub use catalog::{CatalogChange, CatalogStream, PlaylistStream, StoredStream, StreamFilter};
 pub use events::{Event, Level, StoredEvent};
 pub use guide::{
     GuideChannel, GuideChannelInput, NewSource, Refreshed, Source, SourceKind, number_order,
 };
 pub use mappings::{Mapping, PlannedMapping};
 pub use measurements::{How, Measured};
-pub use secret::KeyProblem;
+pub use secret::{KeyProblem, Password};
 
 use rusqlite::{Connection, TransactionBehavior};
 use std::fs::{DirBuilder, OpenOptions};

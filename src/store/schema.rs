@@ -9,7 +9,7 @@ use rusqlite::Connection;
 use std::path::Path;
 
 /// Every migration, oldest first.
-pub(super) const MIGRATIONS: &[&str] = &[V1, V2, V3];
+pub(super) const MIGRATIONS: &[&str] = &[V1, V2, V3, V4];
 
 /// Version 1: every table of SPEC §5. STRICT tables turn a type mix-up into an error at write time.
 const V1: &str = "
@@ -114,6 +114,17 @@ CREATE TABLE stream_measurements (
     measured_at TEXT NOT NULL,                 -- RFC 3339, UTC
     how TEXT NOT NULL CHECK (how IN ('session', 'probe'))
 ) STRICT;
+";
+
+/// Version 4: plain M3U playlist sources (SPEC §3). An `m3u` account keeps its playlist's
+/// location sealed (a URL may carry credentials; its `server_url` holds only what may be shown),
+/// and each of its streams its own sealed URL and `#EXTVLCOPT` headers.
+const V4: &str = "
+ALTER TABLE accounts ADD COLUMN kind TEXT NOT NULL DEFAULT 'xtream' CHECK (kind IN ('xtream', 'm3u'));
+ALTER TABLE accounts ADD COLUMN playlist_encrypted BLOB NULL;       -- m3u: URL or file path, sealed
+ALTER TABLE xtream_channels ADD COLUMN url_encrypted BLOB NULL;     -- m3u: the stream URL, sealed
+ALTER TABLE xtream_channels ADD COLUMN user_agent TEXT NULL;        -- m3u: #EXTVLCOPT:http-user-agent
+ALTER TABLE xtream_channels ADD COLUMN referrer TEXT NULL;          -- m3u: #EXTVLCOPT:http-referrer
 ";
 
 /// The schema version this binary writes.
@@ -231,6 +242,10 @@ mod tests {
             })
             .expect("the source survived");
         assert_eq!(until, None);
+        let kind: String = conn
+            .query_row("SELECT kind FROM accounts", [], |r| r.get(0))
+            .expect("kind");
+        assert_eq!(kind, "xtream", "an older account is an Xtream one");
     }
 
     #[test]

@@ -5,6 +5,7 @@
 
 use super::{Store, StoreError};
 use ring::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
+use ring::hmac;
 use ring::rand::{SecureRandom, SystemRandom};
 use std::cell::OnceCell;
 use std::fmt;
@@ -193,20 +194,39 @@ fn read_key(path: &Path) -> Result<[u8; KEY_LEN], KeyProblem> {
     Ok(key)
 }
 
-/// AES-256-GCM under the store's key.
+/// AES-256-GCM under the store's key, and a keyed hash derived from it.
 pub(super) struct Cipher {
     key: LessSafeKey,
     rng: SystemRandom,
+    /// HMAC-SHA256 under a key derived from the store's: a fingerprint of a secret that reveals
+    /// nothing of it without the key file (an unkeyed hash of a URL would let a copied database
+    /// confirm guessed passwords).
+    fingerprints: hmac::Key,
 }
 
 impl Cipher {
     fn new(key: &[u8; KEY_LEN]) -> Result<Self, KeyProblem> {
+        let derived = hmac::sign(
+            &hmac::Key::new(hmac::HMAC_SHA256, key),
+            b"streamforge fingerprints",
+        );
         let key = UnboundKey::new(&AES_256_GCM, key)
             .map_err(|_| KeyProblem::WrongLength(KEY_LEN as u64))?;
         Ok(Cipher {
             key: LessSafeKey::new(key),
             rng: SystemRandom::new(),
+            fingerprints: hmac::Key::new(hmac::HMAC_SHA256, derived.as_ref()),
         })
+    }
+
+    /// A keyed 48-bit fingerprint of `text`: short enough to type as a stream id, wide enough
+    /// that 100,000 of them collide with odds of about 1 in 56,000.
+    pub(super) fn fingerprint(&self, text: &str) -> i64 {
+        let tag = hmac::sign(&self.fingerprints, text.as_bytes());
+        tag.as_ref()
+            .iter()
+            .take(6)
+            .fold(0i64, |acc, &b| (acc << 8) | i64::from(b))
     }
 
     /// Seals `plaintext`; `aad` names the column so a value cannot be moved to another one.
@@ -406,6 +426,19 @@ mod tests {
         assert_eq!(cipher.open(AAD, &b).expect("open"), "pässwörd ✓");
         let empty = cipher.seal(AAD, "").expect("seal empty");
         assert_eq!(cipher.open(AAD, &empty).expect("open empty"), "");
+    }
+
+    #[test]
+    fn fingerprints_are_stable_per_key_and_differ_across_keys() {
+        let (_dir, store) = temp_store();
+        let cipher = store.sealing_cipher().expect("key");
+        let a = cipher.fingerprint("http://h/live/u/p/1.ts");
+        assert_eq!(a, cipher.fingerprint("http://h/live/u/p/1.ts"));
+        assert_ne!(a, cipher.fingerprint("http://h/live/u/p/2.ts"));
+        assert!((0..1 << 48).contains(&a), "{a}");
+        let (_other_dir, other) = temp_store();
+        let other = other.sealing_cipher().expect("key");
+        assert_ne!(a, other.fingerprint("http://h/live/u/p/1.ts"), "not keyed");
     }
 
     #[test]

@@ -13,9 +13,9 @@ pub enum UpstreamError {
     /// The URL is not an absolute http(s) URL we can fetch; the reason never quotes the URL.
     #[error("invalid upstream URL: {0}")]
     InvalidUrl(&'static str),
-    /// The User-Agent is empty or would break the request head.
-    #[error("invalid user agent: {0}")]
-    InvalidUserAgent(&'static str),
+    /// A header value we send (User-Agent, Referer) is empty or would break the request head.
+    #[error("invalid {0} header: {1}")]
+    InvalidHeader(&'static str, &'static str),
     /// The extra CA file could not be read or holds no usable certificate.
     #[error("extra CA file {}: {reason}", .path.display())]
     CaFile { path: PathBuf, reason: String },
@@ -81,7 +81,7 @@ impl UpstreamError {
     pub fn kind(&self) -> ErrorKind {
         match self {
             UpstreamError::InvalidUrl(_)
-            | UpstreamError::InvalidUserAgent(_)
+            | UpstreamError::InvalidHeader(..)
             | UpstreamError::CaFile { .. } => ErrorKind::Config,
             UpstreamError::ConnectTimeout { .. } | UpstreamError::HeadTimeout { .. } => {
                 ErrorKind::ConnectionTimeout

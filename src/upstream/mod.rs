@@ -45,6 +45,8 @@ pub struct RequestOptions {
     pub idle_timeout: Option<Duration>,
     /// Redirects followed before `TooManyRedirects`.
     pub max_redirects: u8,
+    /// Sent as `Referer` when set (a playlist's `#EXTVLCOPT:http-referrer`).
+    pub referrer: Option<String>,
 }
 
 impl RequestOptions {
@@ -55,6 +57,7 @@ impl RequestOptions {
             head_timeout: Duration::from_secs(1),
             idle_timeout: None,
             max_redirects: 5,
+            referrer: None,
         }
     }
 }
@@ -77,16 +80,17 @@ impl Client {
     /// Any final status, 2xx or not, is returned as a `Response`. Nothing is remembered between
     /// calls: each attempt starts again from `url`.
     pub async fn get(&self, url: &Url, opts: &RequestOptions) -> Result<Response, UpstreamError> {
-        check_user_agent(&opts.user_agent)?;
+        check_header("User-Agent", &opts.user_agent)?;
+        if let Some(referrer) = &opts.referrer {
+            check_header("Referer", referrer)?;
+        }
         // Capped so that an absurd setting cannot overflow `Instant`.
         let head_timeout = opts.head_timeout.min(Duration::from_secs(86_400));
         let deadline = Instant::now() + head_timeout;
         let mut url = url.clone();
         let mut redirects = 0u8;
         loop {
-            let (conn, head) = self
-                .exchange(&url, &opts.user_agent, deadline, head_timeout)
-                .await?;
+            let (conn, head) = self.exchange(&url, opts, deadline, head_timeout).await?;
             let location = match head.status {
                 301 | 302 | 303 | 307 | 308 => head.header("location"),
                 _ => None,
@@ -119,7 +123,7 @@ impl Client {
     async fn exchange(
         &self,
         url: &Url,
-        user_agent: &str,
+        opts: &RequestOptions,
         deadline: Instant,
         head_timeout: Duration,
     ) -> Result<(Conn, Head), UpstreamError> {
@@ -141,10 +145,15 @@ impl Client {
             })?;
         let tls = url.is_https().then(|| (self.tls.clone(), url.host()));
         let mut conn = Conn::new(stream, tls, origin.clone())?;
+        let referrer = match &opts.referrer {
+            Some(referrer) => format!("Referer: {referrer}\r\n"),
+            None => String::new(),
+        };
         let request = format!(
-            "GET {} HTTP/1.1\r\nHost: {}\r\nUser-Agent: {user_agent}\r\nAccept: */*\r\nConnection: close\r\n\r\n",
+            "GET {} HTTP/1.1\r\nHost: {}\r\nUser-Agent: {}\r\n{referrer}Accept: */*\r\nConnection: close\r\n\r\n",
             url.path_and_query(),
             url.host_header(),
+            opts.user_agent,
         );
         let head = async {
             conn.send_request(request.into_bytes()).await?;
@@ -177,12 +186,14 @@ impl Client {
     }
 }
 
-fn check_user_agent(user_agent: &str) -> Result<(), UpstreamError> {
-    if user_agent.trim().is_empty() {
-        return Err(UpstreamError::InvalidUserAgent("it is empty"));
+/// A header value we send must be there and must not break the request head.
+fn check_header(header: &'static str, value: &str) -> Result<(), UpstreamError> {
+    if value.trim().is_empty() {
+        return Err(UpstreamError::InvalidHeader(header, "it is empty"));
     }
-    if user_agent.chars().any(|c| c.is_control()) {
-        return Err(UpstreamError::InvalidUserAgent(
+    if value.chars().any(|c| c.is_control()) {
+        return Err(UpstreamError::InvalidHeader(
+            header,
             "it contains control characters",
         ));
     }

@@ -561,9 +561,19 @@ fn bad_user_agents_are_refused_before_connecting() {
         let u = url("http://192.0.2.1:9/");
         for ua in ["", "   ", "x\r\nX-Injected: 1"] {
             let err = client.get(&u, &RequestOptions::new(ua)).await.unwrap_err();
-            assert!(matches!(err, UpstreamError::InvalidUserAgent(_)), "{err:?}");
+            assert!(
+                matches!(err, UpstreamError::InvalidHeader("User-Agent", _)),
+                "{err:?}"
+            );
             assert_eq!(err.kind(), ErrorKind::Config);
         }
+        let mut opts = RequestOptions::new(UA);
+        opts.referrer = Some("http://r/\r\nX-Injected: 1".to_owned());
+        let err = client.get(&u, &opts).await.unwrap_err();
+        assert!(
+            matches!(err, UpstreamError::InvalidHeader("Referer", _)),
+            "{err:?}"
+        );
     });
 }
 

@@ -154,6 +154,7 @@ impl XtreamClient {
             head_timeout: self.timeout,
             idle_timeout: Some(self.timeout),
             max_redirects: 5,
+            referrer: None,
         };
         let mut response = self
             .http

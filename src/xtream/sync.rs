@@ -1,13 +1,17 @@
 //! Catalog sync: log in, fetch categories and live streams, parse each name's quality, and
 //! replace the account's stored catalog in one transaction, only once everything has parsed.
-//! The CLI's `sync` and the server's periodic refresh both run this.
+//! A playlist (M3U) account is fetched and parsed instead (see [`crate::playlist`]), then stored
+//! the same way. The CLI's `sync` and the server's periodic refresh both run this.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use crate::store::{Account, CatalogChange, CatalogStream, Event, Level, Store, StoreError};
+use crate::playlist::{self, PlaylistError};
+use crate::store::{
+    Account, AccountKind, CatalogChange, CatalogStream, Event, Level, Store, StoreError,
+};
 use crate::upstream;
 
 use super::client::{XtreamClient, XtreamError};
@@ -32,8 +36,10 @@ pub struct SyncSettings<'a> {
 #[derive(Debug)]
 pub struct SyncReport {
     pub streams: usize,
-    /// Listing entries without a usable id or name.
+    /// Listing entries without a usable id or name (playlist lines that made no entry).
     pub skipped: usize,
+    /// Playlist entries refused because they are HLS (Plex takes MPEG-TS only).
+    pub hls: usize,
     pub change: CatalogChange,
     pub downloaded_bytes: u64,
     pub elapsed: Duration,
@@ -43,6 +49,8 @@ pub struct SyncReport {
 pub enum SyncError {
     #[error("{0}")]
     Provider(XtreamError),
+    #[error("{0}")]
+    Playlist(PlaylistError),
     #[error("saving the catalog: {0}")]
     Store(StoreError),
 }
@@ -73,6 +81,7 @@ pub async fn sync_account(
                 "account": account.name,
                 "streams": report.streams,
                 "skipped": report.skipped,
+                "hls": report.hls,
                 "added": report.change.added,
                 "updated": report.change.updated,
                 "removed": report.change.removed,
@@ -107,6 +116,35 @@ async fn fetch_and_store(
         .user_agent
         .as_deref()
         .unwrap_or(settings.default_user_agent);
+    if let AccountKind::M3u { playlist } = &account.kind {
+        let fetched = playlist::fetch(
+            http,
+            store,
+            playlist.expose(),
+            user_agent,
+            settings.api_timeout,
+            &mut |bytes| progress(SyncStep::Downloading { bytes }),
+        )
+        .await
+        .map_err(SyncError::Playlist)?;
+        progress(SyncStep::Saving {
+            streams: fetched.streams.len(),
+        });
+        let change = store
+            .replace_catalog(account.id, &fetched.streams)
+            .map_err(SyncError::Store)?;
+        store
+            .record_sync(account.id, std::time::SystemTime::now())
+            .map_err(SyncError::Store)?;
+        return Ok(SyncReport {
+            streams: fetched.streams.len(),
+            skipped: fetched.skipped,
+            hls: fetched.hls,
+            change,
+            downloaded_bytes: fetched.bytes,
+            elapsed: started.elapsed(),
+        });
+    }
     let client = XtreamClient::new(
         http.clone(),
         &account.server_url,
@@ -153,6 +191,7 @@ async fn fetch_and_store(
         .map(|s| {
             let quality = quality::parse(&s.name);
             CatalogStream {
+                playlist: None,
                 stream_id: s.stream_id,
                 category: s
                     .category_id
@@ -178,6 +217,7 @@ async fn fetch_and_store(
     Ok(SyncReport {
         streams: streams.len(),
         skipped: listing.skipped,
+        hls: 0,
         change,
         downloaded_bytes,
         elapsed: started.elapsed(),
