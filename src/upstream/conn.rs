@@ -22,8 +22,8 @@ const READ_SIZE: usize = 64 * 1024;
 /// Below this much spare capacity a new buffer is reserved, so reads never get tiny.
 const MIN_SPARE: usize = 16 * 1024;
 
-/// Room beyond a batch's low-water mark.
-const BATCH_MARGIN: usize = 32 * 1024;
+/// The least room beyond a batch's low-water mark.
+const MIN_BATCH_MARGIN: usize = 8 * 1024;
 
 /// How much room each read is given: [`READ_SIZE`] at first, and room for a whole batch once the
 /// socket's low-water mark asks reads to gather one, so that a batch arrives in one read.
@@ -41,13 +41,14 @@ impl ReadRoom {
         min_spare: MIN_SPARE,
     };
 
-    /// Room for reads that complete once `low_water` bytes are buffered: the batch and what
-    /// arrives with its last segments. Each chunk keeps its buffer alive in the fan-out ring, so
-    /// the margin is kept small: what is left over is read at once in a second, short read.
+    /// Room for reads that complete once `low_water` bytes are buffered: the batch and an eighth
+    /// more for what arrives with its last segments. Each chunk keeps its buffer alive in the
+    /// fan-out ring, so the margin is kept small (its unused tail is memory held for nothing);
+    /// what does not fit is read at once in a second, short read.
     pub(crate) fn for_batch(low_water: usize) -> ReadRoom {
         ReadRoom {
-            reserve: low_water + BATCH_MARGIN,
-            min_spare: low_water + MIN_SPARE,
+            reserve: low_water + (low_water / 8).max(MIN_BATCH_MARGIN),
+            min_spare: low_water,
         }
     }
 }
