@@ -195,7 +195,7 @@ fn suite() -> Vec<(&'static str, &'static str, Plan)> {
                     redirect: false,
                     ..base("compare-shared", 10, 5, 20.0, 20.0)
                 },
-                rounds: 2,
+                rounds: 3,
             },
         ),
         (
@@ -207,7 +207,7 @@ fn suite() -> Vec<(&'static str, &'static str, Plan)> {
                     redirect: false,
                     ..base("compare-unshared", 20, 1, 20.0, 20.0)
                 },
-                rounds: 2,
+                rounds: 3,
             },
         ),
     ]

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # How fast is it: the benchmark harness (benches/harness.rs) against the budgets of SPEC §8
-# (config/budgets.toml). With no arguments it runs the standard suite (about 8 minutes on 2 cores):
+# (config/budgets.toml). With no arguments it runs the standard suite (about 7 minutes on 2 cores):
 # start latency (healthy and dead primaries), byte integrity, failover gaps and recovery under
-# drops and stalls, peak RSS, and CPU per GB side by side with nginx proxy_pass.
+# drops and stalls, peak RSS, and CPU per GB side by side with nginx proxy_pass and with the
+# relay-floor program (the least this design can spend).
 #
 #   scripts/bench.sh                                  # the suite; report in target/bench-report.json
 #   scripts/bench.sh --scenario failover-stall        # one scenario (--list shows them)

@@ -38,6 +38,8 @@ pub enum FailReason {
     Stall,
     /// The body is not MPEG-TS (an HTML page, garbage).
     NotTs,
+    /// The body is an HLS playlist: Plex takes MPEG-TS only, and we relay nothing else.
+    Hls,
 }
 
 impl std::fmt::Display for FailReason {
@@ -50,6 +52,7 @@ impl std::fmt::Display for FailReason {
             FailReason::StreamError => f.write_str("StreamError"),
             FailReason::Stall => f.write_str("Stall"),
             FailReason::NotTs => f.write_str("NotTs"),
+            FailReason::Hls => f.write_str("Hls"),
         }
     }
 }

@@ -176,6 +176,10 @@ impl Reader {
             response.close();
             return Some(FailReason::HttpError(status));
         }
+        if response.content_type().is_some_and(is_hls_type) {
+            response.close();
+            return Some(FailReason::Hls);
+        }
         *self.handle.closer.borrow_mut() = Some(response.closer());
         self.feed.upgrade()?.headers(self.id);
         let mut body = BodyCheck::default();
@@ -215,28 +219,57 @@ impl Reader {
 struct BodyCheck {
     aligner: Aligner,
     delivered: bool,
+    /// Whether the body began as an HLS playlist does (served under a TS content type).
+    began: Option<bool>,
 }
 
 impl BodyCheck {
     fn push(&mut self, chunk: BytesMut, out: &mut impl FnMut(Aligned)) -> Result<(), FailReason> {
+        let hls = *self.began.get_or_insert_with(|| is_hls_body(&chunk));
         let delivered = &mut self.delivered;
         self.aligner
             .push(chunk, &mut |aligned| {
                 *delivered = true;
                 out(aligned);
             })
-            .map_err(|_| FailReason::NotTs)
+            .map_err(|_| {
+                if hls {
+                    FailReason::Hls
+                } else {
+                    FailReason::NotTs
+                }
+            })
     }
 
-    /// Why the body's end ends the attempt: a short body that never showed TS (an error page) is
-    /// not TS; anything else is a stream that stopped.
+    /// Why the body's end ends the attempt: a short body that never showed TS (an error page, an
+    /// HLS playlist) is not TS; anything else is a stream that stopped.
     fn ended(&self) -> FailReason {
-        if self.aligner.skipped() > 0 && !self.delivered {
-            FailReason::NotTs
-        } else {
-            FailReason::StreamError
+        match self.began {
+            Some(true) if !self.delivered => FailReason::Hls,
+            _ if self.aligner.skipped() > 0 && !self.delivered => FailReason::NotTs,
+            _ => FailReason::StreamError,
         }
     }
+}
+
+/// The content types HLS playlists are served with (RFC 8216 §4 and the older names).
+fn is_hls_type(content_type: &str) -> bool {
+    let essence = content_type.split(';').next().unwrap_or_default().trim();
+    [
+        "application/vnd.apple.mpegurl",
+        "application/x-mpegurl",
+        "audio/mpegurl",
+        "audio/x-mpegurl",
+    ]
+    .iter()
+    .any(|hls| essence.eq_ignore_ascii_case(hls))
+}
+
+fn is_hls_body(start: &[u8]) -> bool {
+    start
+        .strip_prefix(b"\xef\xbb\xbf")
+        .unwrap_or(start)
+        .starts_with(b"#EXTM3U")
 }
 
 /// Once a source has delivered steadily for a while, reads wait for about [`BATCH`] of its data
@@ -329,6 +362,21 @@ mod tests {
         let (result, got) = push_all(&mut check, b"<html><body>Forbidden</body></html>");
         assert_eq!((result, got), (Ok(()), 0));
         assert_eq!(check.ended(), FailReason::NotTs);
+    }
+
+    #[test]
+    fn an_hls_playlist_is_refused_as_hls_by_its_type_or_its_body() {
+        assert!(is_hls_type("application/vnd.apple.mpegurl"));
+        assert!(is_hls_type("Application/X-MpegURL; charset=utf-8"));
+        assert!(!is_hls_type("video/mp2t"));
+        let mut check = BodyCheck::default();
+        let playlist = b"\xef\xbb\xbf#EXTM3U\n#EXT-X-VERSION:3\n#EXTINF:6.0,\nseg1.ts\n";
+        assert_eq!(push_all(&mut check, playlist), (Ok(()), 0));
+        assert_eq!(check.ended(), FailReason::Hls);
+        let mut long = BodyCheck::default();
+        let mut big = b"#EXTM3U\n".to_vec();
+        big.resize(NOT_TS_LIMIT as usize + 1, b'#');
+        assert_eq!(push_all(&mut long, &big).0, Err(FailReason::Hls));
     }
 
     #[test]

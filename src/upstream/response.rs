@@ -25,6 +25,8 @@ enum Body {
 /// Dropping it shuts the socket down, even with a read in flight.
 pub struct Response {
     pub status: u16,
+    /// Kept from the head, which is not: what the body claims to be.
+    content_type: Option<String>,
     #[cfg(test)]
     head: Head,
     url: Url,
@@ -49,6 +51,7 @@ impl Response {
         };
         Response {
             status: head.status,
+            content_type: head.header("content-type").map(str::to_owned),
             #[cfg(test)]
             head,
             url,
@@ -62,6 +65,11 @@ impl Response {
     #[cfg(test)]
     pub fn header(&self, name: &str) -> Option<&str> {
         self.head.header(name)
+    }
+
+    /// The `Content-Type` header's value, if any.
+    pub fn content_type(&self) -> Option<&str> {
+        self.content_type.as_deref()
     }
 
     /// The URL that answered, after redirects. Its path and query carry credentials: print only
