@@ -18,14 +18,14 @@
 //! value without a lock held across an await (each reply borrows it briefly), and its sender may
 //! live anywhere, another thread included.
 
-mod control;
+pub(crate) mod control;
 mod device;
 mod device_id;
-mod discovery;
+pub(crate) mod discovery;
 mod documents;
-mod packet;
+pub(crate) mod packet;
 mod sockets;
-mod ssdp;
+pub(crate) mod ssdp;
 #[cfg(test)]
 mod tests;
 

@@ -12,7 +12,7 @@
 //!   (`Response::TakeOver`, for the live relay's close-delimited streams).
 
 mod conn;
-mod request;
+pub(crate) mod request;
 mod response;
 mod server;
 mod shutdown;

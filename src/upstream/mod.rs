@@ -3,10 +3,10 @@
 //!
 //! Paths and queries carry Xtream credentials, so nothing here prints a URL beyond its origin.
 
-mod chunked;
+pub(crate) mod chunked;
 mod conn;
 mod error;
-mod head;
+pub(crate) mod head;
 mod response;
 mod tls;
 mod url;

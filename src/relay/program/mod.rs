@@ -20,7 +20,6 @@ pub(crate) mod output;
 pub(crate) mod packet;
 pub(crate) mod psi;
 pub(crate) mod sps;
-#[cfg(test)]
 pub(crate) mod synth;
 #[cfg(test)]
 mod tests;

@@ -1,4 +1,4 @@
-//! Synthetic MPEG-TS for tests: a program (PAT, PMT, one H.264 or HEVC video PID, optionally an
+//! Synthetic MPEG-TS for tests and the splice fuzz targets: a program (PAT, PMT, one H.264 or HEVC video PID, optionally an
 //! AAC-like audio PID) sent frame by frame, with chosen PIDs, clock origin and keyframes. Every
 //! payload byte after the headers is the frame's tag, so a test can tell frames apart.
 
@@ -135,6 +135,7 @@ impl Synth {
     }
 
     /// Frames by pattern: `K` a keyframe, `P` another frame; tags count up from `first_tag`.
+    #[cfg(test)]
     pub fn frames(&mut self, pattern: &str, first_tag: u8) -> Vec<u8> {
         pattern
             .chars()
