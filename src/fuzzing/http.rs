@@ -42,13 +42,15 @@ type HeadOutcome = Result<Option<(u16, Vec<(String, String)>)>, ()>;
 
 fn parse_response_pieces(pieces: &[&[u8]]) -> (HeadOutcome, Vec<u8>) {
     let mut buf = BytesMut::new();
-    for piece in pieces {
+    for (i, piece) in pieces.iter().enumerate() {
         buf.extend_from_slice(piece);
         match parse_final_head(&mut buf) {
             Ok(None) => continue,
             Ok(Some(head)) => {
                 let _ = framing(&head);
-                return (Ok(Some((head.status, head.headers))), buf.to_vec());
+                let mut rest = buf.to_vec();
+                rest.extend(pieces[i + 1..].concat());
+                return (Ok(Some((head.status, head.headers))), rest);
             }
             Err(message) => {
                 assert!(!message.is_empty());
