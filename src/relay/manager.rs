@@ -10,6 +10,7 @@ use std::rc::Rc;
 use crate::http::{Connection, Request, Response};
 
 use super::channel::{Channel, SessionStatus};
+use super::metrics::Gauges;
 use super::services::Services;
 use super::session::Viewing;
 use super::source::ChannelInfo;
@@ -126,9 +127,13 @@ impl Relay {
         let channels = self.channels.borrow();
         let viewers = channels.values().map(|c| c.viewers()).sum();
         let tuners = &self.services.tuners;
-        self.services
-            .metrics
-            .render(channels.len(), viewers, tuners.in_use(), tuners.total())
+        self.services.metrics.render(&Gauges {
+            sessions: channels.len(),
+            viewers,
+            tuners_in_use: tuners.in_use(),
+            tuners: tuners.total(),
+            events_dropped: self.services.events.dropped(),
+        })
     }
 }
 

@@ -127,7 +127,13 @@ impl Store {
                     event.details.to_string()
                 ])
             })
-            .ctx(|| format!("recording a {} event", event.category))
+            .ctx(|| {
+                format!(
+                    "recording a {} event in {}",
+                    event.category,
+                    self.db_path.display()
+                )
+            })
     }
 
     /// The `limit` newest events at `min_level` or above, newest first.

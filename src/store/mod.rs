@@ -223,11 +223,28 @@ trait Ctx<T> {
 
 impl<T> Ctx<T> for rusqlite::Result<T> {
     fn ctx(self, doing: impl FnOnce() -> String) -> Result<T, StoreError> {
-        self.map_err(|source| StoreError::Db {
-            doing: doing(),
-            source,
+        self.map_err(|source| {
+            let mut doing = doing();
+            if is_storage_failure(&source) {
+                doing.push_str(STORAGE_HINT);
+            }
+            StoreError::Db { doing, source }
         })
     }
+}
+
+/// Said after what failed when the file system refused a write, so that the message points at
+/// the disk rather than at StreamForge.
+const STORAGE_HINT: &str = " (is the disk full, or the data dir read-only?)";
+
+/// Whether SQLite failed because of the file system under it: a full disk, a file size limit,
+/// a read-only file or directory, a file it cannot open.
+fn is_storage_failure(e: &rusqlite::Error) -> bool {
+    use rusqlite::ErrorCode::*;
+    matches!(
+        e.sqlite_error_code(),
+        Some(DiskFull | SystemIoFailure | ReadOnly | CannotOpen | PermissionDenied)
+    )
 }
 
 /// Whether `e` is a UNIQUE constraint violation (as opposed to any other failure).

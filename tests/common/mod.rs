@@ -304,7 +304,8 @@ impl Sandbox {
         EventLog { child, lines }
     }
 
-    fn command(&self, args: &[&str]) -> Command {
+    /// `streamforge ARGS` against this sandbox, not started yet.
+    pub fn command(&self, args: &[&str]) -> Command {
         let mut command = Command::new(env!("CARGO_BIN_EXE_streamforge"));
         command
             .arg("--config")
