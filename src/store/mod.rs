@@ -139,7 +139,7 @@ fn create_private_file(path: &Path) -> Result<(), StoreError> {
 #[non_exhaustive]
 pub enum StoreError {
     /// A database call failed while doing what `doing` says.
-    #[error("{doing}: {source}")]
+    #[error("{doing}: {source}{}", storage_hint(.source))]
     Db {
         doing: String,
         source: rusqlite::Error,
@@ -223,28 +223,24 @@ trait Ctx<T> {
 
 impl<T> Ctx<T> for rusqlite::Result<T> {
     fn ctx(self, doing: impl FnOnce() -> String) -> Result<T, StoreError> {
-        self.map_err(|source| {
-            let mut doing = doing();
-            if is_storage_failure(&source) {
-                doing.push_str(STORAGE_HINT);
-            }
-            StoreError::Db { doing, source }
+        self.map_err(|source| StoreError::Db {
+            doing: doing(),
+            source,
         })
     }
 }
 
-/// Said after what failed when the file system refused a write, so that the message points at
-/// the disk rather than at StreamForge.
-const STORAGE_HINT: &str = " (is the disk full, or the data dir read-only?)";
-
-/// Whether SQLite failed because of the file system under it: a full disk, a file size limit,
-/// a read-only file or directory, a file it cannot open.
-fn is_storage_failure(e: &rusqlite::Error) -> bool {
+/// Said after an error of the file system under SQLite (a full disk, a file size limit, a
+/// read-only file or directory, a file it cannot open), so that the message points at the disk
+/// rather than at StreamForge.
+fn storage_hint(e: &rusqlite::Error) -> &'static str {
     use rusqlite::ErrorCode::*;
-    matches!(
-        e.sqlite_error_code(),
-        Some(DiskFull | SystemIoFailure | ReadOnly | CannotOpen | PermissionDenied)
-    )
+    match e.sqlite_error_code() {
+        Some(DiskFull | SystemIoFailure | ReadOnly | CannotOpen | PermissionDenied) => {
+            " (is the disk full, or the data dir read-only?)"
+        }
+        _ => "",
+    }
 }
 
 /// Whether `e` is a UNIQUE constraint violation (as opposed to any other failure).

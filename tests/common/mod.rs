@@ -324,6 +324,11 @@ impl Server {
         format!("http://{}{path}", self.addr)
     }
 
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("the server is running").id()
+    }
+
     /// What the server printed so far.
     pub fn log(&self) -> String {
         self.stderr.text()
