@@ -102,16 +102,21 @@ fn new_cache_file(source_id: i64) -> String {
     format!("{source_id}-{stamp}-{}.xmltv", std::process::id())
 }
 
+/// Removes every cached file of a source (after the source is removed).
+pub fn remove_caches(data_dir: &Path, source_id: i64) {
+    remove_stale_caches(&data_dir.join(CACHE_DIR), source_id, None);
+}
+
 /// Removes the cached files of `source_id` other than `keep`: the one the previous channels
 /// came from, and any left by a refresh killed before its transaction.
-fn remove_stale_caches(dir: &Path, source_id: i64, keep: &str) {
+fn remove_stale_caches(dir: &Path, source_id: i64, keep: Option<&str>) {
     let prefix = format!("{source_id}-");
     // The names of versions before 5: the cache, and the download a killed refresh left.
     let old = [format!("{source_id}.xmltv"), format!("{source_id}.part")];
     for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
         let name = entry.file_name();
         let Some(name) = name.to_str() else { continue };
-        let stale = (name.starts_with(&prefix) && name.ends_with(".xmltv") && name != keep)
+        let stale = (name.starts_with(&prefix) && name.ends_with(".xmltv") && Some(name) != keep)
             || old.iter().any(|o| o == name);
         if stale {
             let _ = std::fs::remove_file(entry.path());
@@ -286,7 +291,7 @@ async fn fetch_parse_store(
         )
         .map_err(RefreshError::Store)?;
     partial.keep();
-    remove_stale_caches(&dir, source.id, &cache_file);
+    remove_stale_caches(&dir, source.id, Some(&cache_file));
     Ok(RefreshReport {
         channels: inputs.len(),
         programmes: scan.programmes,
@@ -384,6 +389,36 @@ mod tests {
         assert_eq!(spec.kind, SourceKind::File);
         assert_eq!(spec.default_name, "uk-guide");
         assert!(parse_source(dir.path().to_str().unwrap()).is_err());
+    }
+
+    #[test]
+    fn stale_caches_go_and_other_sources_stay() {
+        let data = tempfile::tempdir().unwrap();
+        let dir = data.path().join(CACHE_DIR);
+        std::fs::create_dir(&dir).unwrap();
+        let names = [
+            "3-1-9.xmltv",
+            "3-2-9.xmltv",
+            "3.xmltv",
+            "3.part",
+            "31-1-9.xmltv",
+            "4-1-9.xmltv",
+        ];
+        for name in names {
+            std::fs::write(dir.join(name), b"x").unwrap();
+        }
+        let left = || {
+            let mut names: Vec<String> = std::fs::read_dir(&dir)
+                .unwrap()
+                .map(|e| e.unwrap().file_name().into_string().unwrap())
+                .collect();
+            names.sort();
+            names
+        };
+        remove_stale_caches(&dir, 3, Some("3-2-9.xmltv"));
+        assert_eq!(left(), ["3-2-9.xmltv", "31-1-9.xmltv", "4-1-9.xmltv"]);
+        remove_caches(data.path(), 3);
+        assert_eq!(left(), ["31-1-9.xmltv", "4-1-9.xmltv"]);
     }
 
     #[test]
