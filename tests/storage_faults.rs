@@ -253,24 +253,29 @@ fn serve_keeps_relaying_while_its_event_log_cannot_be_written() {
         ..ProviderOptions::default()
     })
     .expect("start fake provider");
-    let sandbox = Sandbox::new();
+    // At debug level the server logs each event it could not record.
+    let sandbox = Sandbox::with_config("[log]\nlevel = \"debug\"\n");
     sandbox.add_account("main", &provider.http_url(), "alice", PASSWORD, 4);
     sandbox.sync_guide_and_map();
     let mut server = sandbox.serve(&["--listen", "127.0.0.1:0", "--no-discovery"]);
+    let events = sandbox.follow_events();
     let mut first = tune(&server, "101");
     watch(&mut first, 188 * 50);
+    events.wait_for("session", "channel 101 ", LIMIT);
     assert_eq!(metric(&server, "streamforge_events_dropped_total"), 0);
 
     // The disk fills up under the running server.
     let pid = server.pid();
     limit_files_of(pid, "0");
     let mut second = tune(&server, "300");
-    let dropping = |l: &str| l.contains("could not record an event");
-    server
-        .log_lines()
-        .wait_for(LIMIT, 1, dropping)
-        .unwrap_or_else(|| panic!("no dropped event logged:\n{}", server.log()));
-    assert!(server.log().contains("streamforge.db"), "{}", server.log());
+    let lines = server.log_lines();
+    lines
+        .wait_for(LIMIT, 1, |l| l.contains("not recorded: channel 300 "))
+        .unwrap_or_else(|| panic!("the event was not dropped:\n{}", server.log()));
+    let warning = lines
+        .wait_for(LIMIT, 1, |l| l.contains("could not record an event"))
+        .expect("a warning");
+    assert!(warning.contains("streamforge.db"), "{warning}");
     assert!(metric(&server, "streamforge_events_dropped_total") >= 1);
     // Both viewers are still served, and so is a document.
     watch(&mut first, 188 * 500);
@@ -302,6 +307,6 @@ fn serve_keeps_relaying_while_its_event_log_cannot_be_written() {
         !started("300"),
         "an event written to a full disk: {messages:#?}"
     );
-    drop((first, second, third));
+    drop((first, second, third, events));
     assert_eq!(server.stop(), 0, "{}", server.log());
 }

@@ -73,6 +73,10 @@ impl EventLog {
 fn write_all(store: &Store, receiver: Receiver<Write>, dropped: &AtomicU64) {
     let mut failing_since: Option<u64> = None;
     for write in receiver {
+        let what = match &write {
+            Write::Event { message, .. } => message.clone(),
+            Write::Measured { stream, .. } => format!("what {stream} measured"),
+        };
         let outcome = match write {
             Write::Event {
                 level,
@@ -113,6 +117,7 @@ fn write_all(store: &Store, receiver: Receiver<Write>, dropped: &AtomicU64) {
                     failing_since = Some(before);
                     log::warn!("could not record an event, dropping events until it works: {e}");
                 }
+                log::debug!("not recorded: {what}");
             }
         }
     }
