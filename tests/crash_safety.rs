@@ -8,7 +8,10 @@
 //! an EPG whose programmes all come from the guide the store holds.
 //!
 //! The kill delays are the test's input (spread over a measured full run of each command), drawn
-//! from a seeded generator: the seed is printed, and `CRASH_SEED=N` replays a run.
+//! from a seeded generator: the seed is printed, and `CRASH_SEED=N` replays a run (`CRASH_KILLS=N`
+//! kills each command N times instead of 8). It prints how many kills struck a running process
+//! and how many of those struck inside a write transaction (the process held SQLite's WAL write
+//! lock at that moment).
 
 mod common;
 
@@ -209,6 +212,26 @@ fn read_store(data_dir: &Path) -> Stored {
     }
 }
 
+/// Whether process `pid` is inside a write transaction: it holds SQLite's WAL write lock, a
+/// POSIX lock on byte 120 of the `-shm` file (what `/proc/locks` lists).
+fn in_write_transaction(pid: u32, data_dir: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(shm) = std::fs::metadata(data_dir.join("streamforge.db-shm")) else {
+        return false;
+    };
+    let inode = format!(":{}", shm.ino());
+    let locks = std::fs::read_to_string("/proc/locks").unwrap_or_default();
+    locks.lines().any(|line| {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        // `1: POSIX  ADVISORY  WRITE 4242 08:01:1234 120 120`
+        fields.len() >= 8
+            && fields[3] == "WRITE"
+            && fields[4] == pid.to_string()
+            && fields[5].ends_with(&inode)
+            && fields[6] == "120"
+    })
+}
+
 /// Asserts that `now` is `old` or `new` for one kind of data, naming it and the seed.
 fn old_or_new<T: PartialEq + std::fmt::Debug>(what: &str, now: &T, old: &T, new: &T, at: &str) {
     assert!(
@@ -268,14 +291,26 @@ fn write_config(sandbox: &Sandbox, interval: &str) {
     .expect("write config");
 }
 
-/// Runs `streamforge ARGS` and SIGKILLs it after `delay`; whether it was still running then.
-fn run_and_kill(sandbox: &Sandbox, args: &[&str], delay: Duration) -> bool {
+/// How a kill found the process.
+#[derive(Clone, Copy)]
+struct Struck {
+    /// It was still running.
+    running: bool,
+    /// It was inside a write transaction (looked at just before the kill).
+    writing: bool,
+}
+
+/// Runs `streamforge ARGS` and SIGKILLs it after `delay`.
+fn run_and_kill(sandbox: &Sandbox, args: &[&str], delay: Duration) -> Struck {
     let mut child = spawn(sandbox, args);
     std::thread::sleep(delay);
-    let running = matches!(child.try_wait(), Ok(None));
+    let struck = Struck {
+        running: matches!(child.try_wait(), Ok(None)),
+        writing: in_write_transaction(child.id(), &sandbox.data_dir()),
+    };
     let _ = child.kill();
     let _ = child.wait();
-    running
+    struck
 }
 
 fn spawn(sandbox: &Sandbox, args: &[&str]) -> Child {
@@ -513,18 +548,26 @@ fn killed_at_random_moments_the_store_holds_old_or_new_and_serves_it() {
     }
 
     for command in ["sync", "epg refresh", "map auto", "serve"] {
-        let of = |pick: fn(&(&str, bool, bool)) -> bool| {
+        let of = |pick: fn(&(&str, Struck, bool)) -> bool| {
             outcomes
                 .iter()
                 .filter(|o| o.0 == command && pick(o))
                 .count()
         };
         println!(
-            "{command}: {} of {kills} kills struck a running process; {} left the new data, \
-             the rest the old",
-            of(|o| o.1),
+            "{command}: {} of {kills} kills struck a running process, {} of them inside a write \
+             transaction; {} left the new data, the rest the old",
+            of(|o| o.1.running),
+            of(|o| o.1.writing),
             of(|o| o.2)
         );
     }
     println!("{kills} kills per command in {:?}", test_started.elapsed());
+    // The point is to strike inside transactions; about a quarter of the kills do. If none of
+    // 32 or more did, the delays no longer match the runs and the test would prove little.
+    let writing = outcomes.iter().filter(|o| o.1.writing).count();
+    assert!(
+        kills < 8 || writing > 0,
+        "no kill struck inside a write transaction"
+    );
 }
