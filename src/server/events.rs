@@ -8,6 +8,7 @@
 //! `streamforge_events_dropped_total`) instead of piling up in memory or stalling the relay.
 //! The log line of each event is written either way.
 
+use std::cell::Cell;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -42,6 +43,8 @@ pub struct EventLog {
     sender: SyncSender<Write>,
     /// Writes dropped: the queue was full, or the database refused them.
     dropped: Arc<AtomicU64>,
+    /// A full queue was reported in the log (once: it says the database is too slow).
+    full_reported: Cell<bool>,
 }
 
 impl EventLog {
@@ -51,14 +54,19 @@ impl EventLog {
         let dropped = Arc::new(AtomicU64::new(0));
         let counter = dropped.clone();
         std::thread::spawn(move || write_all(&store, receiver, &counter));
-        Ok(EventLog { sender, dropped })
+        Ok(EventLog {
+            sender,
+            dropped,
+            full_reported: Cell::new(false),
+        })
     }
 
     fn send(&self, write: Write) {
         match self.sender.try_send(write) {
             Ok(()) => {}
             Err(TrySendError::Full(_)) => {
-                if self.dropped.fetch_add(1, Ordering::Relaxed) == 0 {
+                self.dropped.fetch_add(1, Ordering::Relaxed);
+                if !self.full_reported.replace(true) {
                     log::warn!("the event log is not keeping up: events are being dropped");
                 }
             }
@@ -73,36 +81,39 @@ impl EventLog {
 fn write_all(store: &Store, receiver: Receiver<Write>, dropped: &AtomicU64) {
     let mut failing_since: Option<u64> = None;
     for write in receiver {
-        let what = match &write {
-            Write::Event { message, .. } => message.clone(),
-            Write::Measured { stream, .. } => format!("what {stream} measured"),
-        };
+        // On failure: the error, and what was not recorded.
         let outcome = match write {
             Write::Event {
                 level,
                 category,
                 message,
                 details,
-            } => store
-                .log_event(&Event {
+            } => {
+                let event = Event {
                     level,
                     category,
                     message,
                     details,
-                })
-                .map(drop),
+                };
+                store
+                    .log_event(&event)
+                    .map(drop)
+                    .map_err(|e| (e, event.message))
+            }
             Write::Measured {
                 stream,
                 stream_row,
                 measurement,
                 at,
-            } => store
-                .record_measurement(stream_row, &measurement, How::Session, at)
-                .map(|stored| {
+            } => match store.record_measurement(stream_row, &measurement, How::Session, at) {
+                Ok(stored) => {
                     if stored {
                         log::info!("measured {stream}: {}", measurement.summary());
                     }
-                }),
+                    Ok(())
+                }
+                Err(e) => Err((e, format!("what {stream} measured"))),
+            },
         };
         match (outcome, failing_since) {
             (Ok(()), None) => {}
@@ -111,7 +122,7 @@ fn write_all(store: &Store, receiver: Receiver<Write>, dropped: &AtomicU64) {
                 let lost = dropped.load(Ordering::Relaxed) - since;
                 log::info!("the event log is written again ({lost} writes were dropped)");
             }
-            (Err(e), failing) => {
+            (Err((e, what)), failing) => {
                 let before = dropped.fetch_add(1, Ordering::Relaxed);
                 if failing.is_none() {
                     failing_since = Some(before);
