@@ -13,7 +13,7 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
@@ -124,39 +124,36 @@ fn on_a_full_disk_cli_writes_fail_naming_the_database_and_keep_the_old_data() {
     assert_eq!(stream_count(&sandbox), 1000);
 }
 
-/// Takes write permission away from `dir` and everything in it (as root, after giving it all
-/// to `nobody`, who the commands then run as); gives it back on drop.
-struct ReadOnly<'a> {
-    dir: &'a Path,
+/// Takes write permission away from the data dir and everything in it (as root, after giving it
+/// all to `nobody`, who the commands then run as); gives it back on drop.
+struct ReadOnly {
+    data_dir: PathBuf,
 }
 
 const NOBODY: u32 = 65534;
 
-impl<'a> ReadOnly<'a> {
-    fn new(sandbox: &'a Sandbox) -> ReadOnly<'a> {
-        let dir = sandbox.data_dir();
+impl ReadOnly {
+    fn new(sandbox: &Sandbox) -> ReadOnly {
+        let data_dir = sandbox.data_dir();
         if nix::unistd::geteuid().is_root() {
             // `nobody` must reach the data dir inside the sandbox.
             set_mode(sandbox.path(), 0o755);
-            for path in files_below(&dir).iter().chain([&dir]) {
+            for path in files_below(&data_dir).iter().chain([&data_dir]) {
                 std::os::unix::fs::chown(path, Some(NOBODY), Some(NOBODY)).expect("chown");
             }
         }
-        for file in files_below(&dir) {
+        for file in files_below(&data_dir) {
             set_mode(&file, 0o400);
         }
-        set_mode(&dir, 0o500);
-        ReadOnly {
-            dir: sandbox.path(),
-        }
+        set_mode(&data_dir, 0o500);
+        ReadOnly { data_dir }
     }
 }
 
-impl Drop for ReadOnly<'_> {
+impl Drop for ReadOnly {
     fn drop(&mut self) {
-        let data = self.dir.join("data");
-        set_mode(&data, 0o700);
-        for file in files_below(&data) {
+        set_mode(&self.data_dir, 0o700);
+        for file in files_below(&self.data_dir) {
             set_mode(&file, 0o600);
         }
     }
