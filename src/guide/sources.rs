@@ -107,8 +107,10 @@ pub fn remove_caches(data_dir: &Path, source_id: i64) {
     remove_stale_caches(&data_dir.join(CACHE_DIR), source_id, None);
 }
 
-/// Removes the cached files of `source_id` other than `keep`: the one the previous channels
-/// came from, and any left by a refresh killed before its transaction.
+/// Removes the cached files of `source_id` no longer in use: all of them without `keep`; else
+/// all but `keep` (the cache the channels now name) and the downloads of refreshes still running
+/// in other processes. So the previous cache goes, and so do files left by refreshes killed
+/// before their commit.
 fn remove_stale_caches(dir: &Path, source_id: i64, keep: Option<&str>) {
     let prefix = format!("{source_id}-");
     // The names of versions before 5: the cache, and the download a killed refresh left.
@@ -116,11 +118,24 @@ fn remove_stale_caches(dir: &Path, source_id: i64, keep: Option<&str>) {
     for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
         let name = entry.file_name();
         let Some(name) = name.to_str() else { continue };
-        let stale = (name.starts_with(&prefix) && name.ends_with(".xmltv") && Some(name) != keep)
-            || old.iter().any(|o| o == name);
-        if stale {
+        let ours = name.starts_with(&prefix) && name.ends_with(".xmltv");
+        let in_use = keep.is_some_and(|keep| name == keep || downloading_elsewhere(name));
+        if (ours && !in_use) || old.iter().any(|o| o == name) {
             let _ = std::fs::remove_file(entry.path());
         }
+    }
+}
+
+/// Whether the cache file `name` (see [`new_cache_file`]) is being written by another process
+/// that still runs: a refresh of the same source in `serve` and the CLI at once.
+fn downloading_elsewhere(name: &str) -> bool {
+    let pid = name
+        .strip_suffix(".xmltv")
+        .and_then(|n| n.rsplit('-').next())
+        .and_then(|pid| pid.parse::<u32>().ok());
+    match pid {
+        Some(pid) if pid != std::process::id() => Path::new("/proc").join(pid.to_string()).exists(),
+        _ => false,
     }
 }
 
@@ -396,13 +411,15 @@ mod tests {
         let data = tempfile::tempdir().unwrap();
         let dir = data.path().join(CACHE_DIR);
         std::fs::create_dir(&dir).unwrap();
+        // 99999999 is above any pid_max (no such process); 1 (init) always runs.
         let names = [
-            "3-1-9.xmltv",
-            "3-2-9.xmltv",
+            "3-1-99999999.xmltv",
+            "3-2-99999999.xmltv",
+            "3-3-1.xmltv",
             "3.xmltv",
             "3.part",
-            "31-1-9.xmltv",
-            "4-1-9.xmltv",
+            "31-1-99999999.xmltv",
+            "4-1-99999999.xmltv",
         ];
         for name in names {
             std::fs::write(dir.join(name), b"x").unwrap();
@@ -415,10 +432,19 @@ mod tests {
             names.sort();
             names
         };
-        remove_stale_caches(&dir, 3, Some("3-2-9.xmltv"));
-        assert_eq!(left(), ["3-2-9.xmltv", "31-1-9.xmltv", "4-1-9.xmltv"]);
+        remove_stale_caches(&dir, 3, Some("3-2-99999999.xmltv"));
+        assert_eq!(
+            left(),
+            [
+                "3-2-99999999.xmltv",
+                "3-3-1.xmltv",
+                "31-1-99999999.xmltv",
+                "4-1-99999999.xmltv"
+            ],
+            "kept: the cache in use, a download still running elsewhere, other sources'"
+        );
         remove_caches(data.path(), 3);
-        assert_eq!(left(), ["31-1-9.xmltv", "4-1-9.xmltv"]);
+        assert_eq!(left(), ["31-1-99999999.xmltv", "4-1-99999999.xmltv"]);
     }
 
     #[test]
