@@ -9,9 +9,10 @@
 //!
 //! The kill delays are the test's input (spread over a measured full run of each command), drawn
 //! from a seeded generator: the seed is printed, and `CRASH_SEED=N` replays a run (`CRASH_KILLS=N`
-//! kills each command N times instead of 8). It prints how many kills struck a running process
-//! and how many of those struck inside a write transaction (the process held SQLite's WAL write
-//! lock at that moment).
+//! kills each command N times instead of 8). Every fourth kill instead strikes the moment the
+//! process is seen holding SQLite's WAL write lock (in `/proc/locks`), so that each command is
+//! killed inside its write transaction however fast it runs. The test prints how many kills
+//! struck a running process and how many of those struck inside a write transaction.
 
 mod common;
 
@@ -58,7 +59,7 @@ impl Rng {
     }
 
     /// When to kill a run that takes about `full` when left alone: the even kills anywhere in
-    /// it (or just after), the odd ones in its last fifth, where the writes are.
+    /// it (or just after), the others in its last fifth, where the writes are.
     fn delay(&mut self, full: Duration, kill: usize) -> Duration {
         let (from, to) = if kill.is_multiple_of(2) {
             (0.0, 1.2)
@@ -300,17 +301,42 @@ struct Struck {
     writing: bool,
 }
 
-/// Runs `streamforge ARGS` and SIGKILLs it after `delay`.
-fn run_and_kill(sandbox: &Sandbox, args: &[&str], delay: Duration) -> Struck {
+/// Runs `streamforge ARGS` and SIGKILLs it: every fourth kill (`kill % 4 == 3`) the moment it
+/// is seen inside a write transaction in the second half of a run that takes about `full` (the
+/// first half opens the store, whose schema check is a write transaction too), so that every
+/// command is struck mid-transaction whatever the timing; the others after a random delay over
+/// the run (see [`Rng::delay`]). Returns how the kill found the process, and when it struck for
+/// the failure messages.
+fn strike(
+    sandbox: &Sandbox,
+    args: &[&str],
+    full: Duration,
+    kill: usize,
+    rng: &mut Rng,
+) -> (Struck, String) {
     let mut child = spawn(sandbox, args);
-    std::thread::sleep(delay);
+    let when = if kill % 4 == 3 {
+        let started = Instant::now();
+        while !(started.elapsed() >= full / 2
+            && in_write_transaction(child.id(), &sandbox.data_dir()))
+            && matches!(child.try_wait(), Ok(None))
+            && started.elapsed() < full * 2
+        {
+            std::thread::yield_now();
+        }
+        format!("at its write transaction, after {:?}", started.elapsed())
+    } else {
+        let delay = rng.delay(full, kill);
+        std::thread::sleep(delay);
+        format!("after {delay:?}")
+    };
     let struck = Struck {
         running: matches!(child.try_wait(), Ok(None)),
         writing: in_write_transaction(child.id(), &sandbox.data_dir()),
     };
     let _ = child.kill();
     let _ = child.wait();
-    struck
+    (struck, when)
 }
 
 fn spawn(sandbox: &Sandbox, args: &[&str]) -> Child {
@@ -382,9 +408,8 @@ fn killed_at_random_moments_the_store_holds_old_or_new_and_serves_it() {
             .position(|c| *c != before.catalog)
             .unwrap();
         provider.set_catalog(categories.clone(), catalogs[next].clone());
-        let delay = rng.delay(sync_time, kill);
-        let killed = run_and_kill(&sandbox, &["sync"], delay);
-        let at = format!("sync kill {kill} after {delay:?}");
+        let (killed, when) = strike(&sandbox, &["sync"], sync_time, kill, &mut rng);
+        let at = format!("sync kill {kill} {when}");
         let after = read_store(&sandbox.data_dir());
         old_or_new(
             "catalog",
@@ -403,9 +428,14 @@ fn killed_at_random_moments_the_store_holds_old_or_new_and_serves_it() {
         let before = read_store(&sandbox.data_dir());
         let next = 1 - generation_of(&before.guide, &guide_sets);
         std::fs::write(&guide_file, &guides[next]).expect("write guide");
-        let delay = rng.delay(refresh_time, kill);
-        let killed = run_and_kill(&sandbox, &["epg", "refresh", "g"], delay);
-        let at = format!("epg refresh kill {kill} after {delay:?}");
+        let (killed, when) = strike(
+            &sandbox,
+            &["epg", "refresh", "g"],
+            refresh_time,
+            kill,
+            &mut rng,
+        );
+        let at = format!("epg refresh kill {kill} {when}");
         let after = read_store(&sandbox.data_dir());
         old_or_new("guide", &after.guide, &before.guide, &guide_sets[next], &at);
         outcomes.push(("epg refresh", killed, after.guide == guide_sets[next]));
@@ -417,16 +447,13 @@ fn killed_at_random_moments_the_store_holds_old_or_new_and_serves_it() {
     // of the streams of every MAPPED_EVERY-th guide channel, every second one without its guide
     // id (mapped by name only).
     let guide_ids = &guide_sets[generation_of(&read_store(&sandbox.data_dir()).guide, &guide_sets)];
+    let mapped_ids: BTreeSet<&String> = guide_ids.iter().step_by(MAPPED_EVERY).collect();
     let mapped_catalog: Vec<FakeStream> = catalog_a
         .iter()
         .filter(|s| {
-            s.epg_channel_id.as_ref().is_some_and(|id| {
-                guide_ids.contains(id)
-                    && guide_ids
-                        .range(..id.clone())
-                        .count()
-                        .is_multiple_of(MAPPED_EVERY)
-            })
+            s.epg_channel_id
+                .as_ref()
+                .is_some_and(|id| mapped_ids.contains(id))
         })
         .enumerate()
         .map(|(i, s)| FakeStream {
@@ -436,20 +463,20 @@ fn killed_at_random_moments_the_store_holds_old_or_new_and_serves_it() {
         .collect();
     provider.set_catalog(categories.clone(), mapped_catalog);
     sandbox.run(&["sync"], "").expect(0);
-    let map_time = timed(
+    // The two mapping sets, from full runs one way and the other (timed: they take different
+    // times, and the kills alternate between them).
+    let to_first = timed(
         &sandbox,
         &["map", "auto", "--min-confidence", THRESHOLDS[0]],
     );
-    println!("map auto on the mapping phase's catalog: {map_time:?}");
-    let mapping_sets: Vec<_> = THRESHOLDS
-        .iter()
-        .map(|t| {
-            sandbox
-                .run(&["map", "auto", "--min-confidence", t], "")
-                .expect(0);
-            read_store(&sandbox.data_dir()).mappings
-        })
-        .collect();
+    let first = read_store(&sandbox.data_dir()).mappings;
+    let to_second = timed(
+        &sandbox,
+        &["map", "auto", "--min-confidence", THRESHOLDS[1]],
+    );
+    let mapping_sets = [first, read_store(&sandbox.data_dir()).mappings];
+    let map_time = (to_first + to_second) / 2;
+    println!("map auto: {map_time:?}");
     assert_ne!(mapping_sets[0], mapping_sets[1]);
     for kill in 0..kills {
         let before = read_store(&sandbox.data_dir());
@@ -457,13 +484,9 @@ fn killed_at_random_moments_the_store_holds_old_or_new_and_serves_it() {
             .iter()
             .position(|m| *m != before.mappings)
             .unwrap();
-        let delay = rng.delay(map_time, kill);
-        let killed = run_and_kill(
-            &sandbox,
-            &["map", "auto", "--min-confidence", THRESHOLDS[next]],
-            delay,
-        );
-        let at = format!("map auto kill {kill} after {delay:?}");
+        let args = ["map", "auto", "--min-confidence", THRESHOLDS[next]];
+        let (killed, when) = strike(&sandbox, &args, map_time, kill, &mut rng);
+        let at = format!("map auto kill {kill} {when}");
         let after = read_store(&sandbox.data_dir());
         old_or_new(
             "mappings",
@@ -520,13 +543,14 @@ fn killed_at_random_moments_the_store_holds_old_or_new_and_serves_it() {
         let next_guide = 1 - generation_of(&before.guide, &guide_sets);
         std::fs::write(&guide_file, &guides[next_guide]).expect("write guide");
         write_config(&sandbox, "1s");
-        let delay = rng.delay(serve_time, kill);
-        let killed = run_and_kill(
+        let (killed, when) = strike(
             &sandbox,
             &["serve", "--listen", "127.0.0.1:0", "--no-discovery"],
-            delay,
+            serve_time,
+            kill,
+            &mut rng,
         );
-        let at = format!("serve kill {kill} after {delay:?}");
+        let at = format!("serve kill {kill} {when}");
         let after = read_store(&sandbox.data_dir());
         old_or_new(
             "catalog",
@@ -563,11 +587,12 @@ fn killed_at_random_moments_the_store_holds_old_or_new_and_serves_it() {
         );
     }
     println!("{kills} kills per command in {:?}", test_started.elapsed());
-    // The point is to strike inside transactions; about a quarter of the kills do. If none of
-    // 32 or more did, the delays no longer match the runs and the test would prove little.
-    let writing = outcomes.iter().filter(|o| o.1.writing).count();
-    assert!(
-        kills < 8 || writing > 0,
-        "no kill struck inside a write transaction"
-    );
+    // The point is to strike inside transactions: every command's runs write, and a quarter of
+    // its kills wait for that.
+    for command in ["sync", "epg refresh", "map auto"] {
+        assert!(
+            kills < 4 || outcomes.iter().any(|o| o.0 == command && o.1.writing),
+            "no kill of {command} struck inside a write transaction"
+        );
+    }
 }
