@@ -57,7 +57,9 @@ pub fn run(context: &Context, command: &EpgCommand) -> Outcome {
         EpgCommand::List { json } => list(context, *json),
         EpgCommand::Remove { name } => {
             let store = context.open_store()?;
+            let source = store.source(name)?;
             store.remove_source(name)?;
+            crate::guide::sources::remove_caches(&context.data_dir, source.id);
             println!("removed guide {name}");
             context.rerender(&store);
             Ok(())

@@ -36,7 +36,8 @@ fn decide(euid: u32, found: Option<Found>) -> Decision {
             uid: dir.owner_uid,
             gid: dir.owner_gid,
         },
-        Some(dir) if !dir.usable => Decision::Refuse {
+        // Our own dir made read-only: the store says what it could not write.
+        Some(dir) if !dir.usable && dir.owner_uid != euid => Decision::Refuse {
             owner: dir.owner_uid,
         },
         Some(_) => Decision::Stay,
@@ -139,5 +140,10 @@ mod tests {
             Decision::Refuse { owner: 107 }
         );
         assert_eq!(decide(1000, None), Decision::Stay);
+        assert_eq!(
+            decide(1000, dir(1000, false)),
+            Decision::Stay,
+            "our own, read-only"
+        );
     }
 }

@@ -150,6 +150,7 @@ impl Context {
 
 /// Parses the arguments, runs the command, and returns the process exit code.
 pub fn main() -> i32 {
+    ignore_file_size_signal();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
@@ -164,6 +165,16 @@ pub fn main() -> i32 {
             failure.code
         }
     }
+}
+
+/// A file size limit (`ulimit -f`, systemd's `LimitFSIZE=`) reached while writing kills the
+/// process with SIGXFSZ by default, mid-transaction and without a word. Ignored, the write fails
+/// with EFBIG instead: the command reports which file it could not write, and `serve` keeps
+/// relaying while its event log drops writes.
+fn ignore_file_size_signal() {
+    use nix::sys::signal::{SigHandler, Signal, signal};
+    // SAFETY: SIG_IGN installs no handler code, and this runs before any other thread starts.
+    let _ = unsafe { signal(Signal::SIGXFSZ, SigHandler::SigIgn) };
 }
 
 fn run(cli: &Cli) -> Outcome {

@@ -131,9 +131,8 @@ struct Stats {
 /// What the connection threads share: the configuration and the live state.
 struct Shared {
     accounts: HashMap<String, FakeAccount>,
-    categories: Vec<FakeCategory>,
-    streams: Vec<FakeStream>,
-    stream_index: HashMap<u64, usize>,
+    /// Replaced whole by [`FakeProvider::set_catalog`]; a request works on the one it found.
+    catalog: Mutex<Arc<Catalog>>,
     bitrate_bps: u64,
     redirect: RedirectStyle,
     xmltv: Option<Vec<u8>>,
@@ -152,8 +151,14 @@ impl Shared {
         (account.password == password?).then_some(account)
     }
 
-    fn stream(&self, stream_id: u64) -> Option<&FakeStream> {
-        self.stream_index.get(&stream_id).map(|&i| &self.streams[i])
+    fn catalog(&self) -> Arc<Catalog> {
+        lock(&self.catalog).clone()
+    }
+
+    fn stream(&self, stream_id: u64) -> Option<FakeStream> {
+        let catalog = self.catalog();
+        let index = *catalog.index.get(&stream_id)?;
+        Some(catalog.streams[index].clone())
     }
 
     fn file(&self, path: &str) -> Option<StaticFile> {
@@ -171,6 +176,28 @@ impl Shared {
             .stream_requests
             .entry(stream_id)
             .or_default() += 1;
+    }
+}
+
+/// The live categories and streams the panel lists, with the streams indexed by id.
+struct Catalog {
+    categories: Vec<FakeCategory>,
+    streams: Vec<FakeStream>,
+    index: HashMap<u64, usize>,
+}
+
+impl Catalog {
+    fn new(categories: Vec<FakeCategory>, streams: Vec<FakeStream>) -> Catalog {
+        let index = streams
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (s.stream_id, i))
+            .collect();
+        Catalog {
+            categories,
+            streams,
+            index,
+        }
     }
 }
 
@@ -195,21 +222,13 @@ impl FakeProvider {
         let http = TcpListener::bind((opts.bind, 0))?;
         let https = TcpListener::bind((opts.bind, 0))?;
         let (http_addr, https_addr) = (http.local_addr()?, https.local_addr()?);
-        let stream_index = opts
-            .streams
-            .iter()
-            .enumerate()
-            .map(|(i, s)| (s.stream_id, i))
-            .collect();
         let shared = Arc::new(Shared {
             accounts: opts
                 .accounts
                 .into_iter()
                 .map(|a| (a.username.clone(), a))
                 .collect(),
-            categories: opts.categories,
-            streams: opts.streams,
-            stream_index,
+            catalog: Mutex::new(Arc::new(Catalog::new(opts.categories, opts.streams))),
             bitrate_bps: opts.bitrate_bps,
             redirect: opts.redirect,
             xmltv: opts.xmltv,
@@ -385,9 +404,14 @@ impl FakeProvider {
         Some(catalog::m3u_playlist(
             &self.http_url(),
             account,
-            &self.shared.categories,
-            &self.shared.streams,
+            &self.shared.catalog().categories,
+            &self.shared.catalog().streams,
         ))
+    }
+
+    /// Lists `categories` and `streams` from now on, as a panel's catalog changes between syncs.
+    pub fn set_catalog(&self, categories: Vec<FakeCategory>, streams: Vec<FakeStream>) {
+        *lock(&self.shared.catalog) = Arc::new(Catalog::new(categories, streams));
     }
 
     /// Stops serving: closes the listeners and every connection and joins every thread.

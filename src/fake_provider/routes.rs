@@ -132,10 +132,10 @@ fn player_api(conn: Conn, shared: &Shared, req: &Request) {
                 };
                 catalog::auth_json(account, shared.slots.active(&account.username), &server)
             }
-            "get_live_categories" => catalog::categories_json(&shared.categories),
+            "get_live_categories" => catalog::categories_json(&shared.catalog().categories),
             "get_live_streams" => {
                 let category = req.param("category_id").filter(|c| !c.is_empty());
-                catalog::streams_json(&shared.streams, category)
+                catalog::streams_json(&shared.catalog().streams, category)
             }
             _ => json!([]),
         },
@@ -177,8 +177,8 @@ fn get_php(conn: Conn, shared: &Shared, req: &Request) {
     let body = catalog::m3u_playlist(
         &format!("{scheme}://{local}"),
         account,
-        &shared.categories,
-        &shared.streams,
+        &shared.catalog().categories,
+        &shared.catalog().streams,
     );
     answer(conn, fault, "audio/x-mpegurl", body.as_bytes());
 }
@@ -206,7 +206,7 @@ fn live(conn: Conn, shared: &Shared, user: &str, pass: &str, id: &str) {
     // Refuse and SlowHeaders struck already; the rest strike the token response.
     let fault = fault.filter(|f| !matches!(f, Fault::Refuse | Fault::SlowHeaders(_)));
     let path = match shared.redirect {
-        RedirectStyle::None => return serve_stream(conn, shared, stream, account, fault),
+        RedirectStyle::None => return serve_stream(conn, shared, &stream, account, fault),
         RedirectStyle::Absolute | RedirectStyle::Relative => {
             let token = lock(&shared.tokens).issue(Grant {
                 stream_id,
@@ -241,7 +241,7 @@ fn sauth(conn: Conn, shared: &Shared, token: &str) {
         shared.stream(grant.stream_id),
         shared.accounts.get(&grant.username),
     ) {
-        (Some(stream), Some(account)) => serve_stream(conn, shared, stream, account, grant.fault),
+        (Some(stream), Some(account)) => serve_stream(conn, shared, &stream, account, grant.fault),
         _ => error(conn, 404),
     }
 }

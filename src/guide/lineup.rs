@@ -82,7 +82,7 @@ pub fn render_epg(
         .into_iter()
         .map(|s| xmltv::SourceFile {
             source_id: s.id,
-            path: cache_path(data_dir, s.id),
+            path: cache_path(data_dir, &s),
             shift_seconds: s.shift_seconds,
         })
         .filter(|s| s.path.exists())

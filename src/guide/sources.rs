@@ -1,8 +1,9 @@
 //! Guide sources: what `epg add SOURCE` means, and refreshing a source.
 //!
-//! A refresh downloads (or copies) the source to a temporary file in the data dir, parses it, and
-//! only then replaces the stored channels and moves the file into the cache the EPG is rendered
-//! from. A failed download or parse leaves the previous channels and cache untouched.
+//! A refresh downloads (or copies) the source to a new file in the data dir's cache, parses it,
+//! and only then replaces the stored channels, naming that file as their cache in the same
+//! transaction; the previous cache file goes after the commit. A failed download or parse, or a
+//! process killed at any moment, leaves the previous channels with their cache untouched.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -82,9 +83,60 @@ pub fn display_location(source: &Source) -> String {
     }
 }
 
-/// The cached raw source the EPG is rendered from.
-pub fn cache_path(data_dir: &Path, source_id: i64) -> PathBuf {
-    data_dir.join(CACHE_DIR).join(format!("{source_id}.xmltv"))
+/// The cached raw source the EPG is rendered from: the file its last refresh recorded with the
+/// channels, else (a data dir refreshed before schema version 5) the one file of old.
+pub fn cache_path(data_dir: &Path, source: &Source) -> PathBuf {
+    let dir = data_dir.join(CACHE_DIR);
+    match &source.cache_file {
+        Some(name) => dir.join(name),
+        None => dir.join(format!("{}.xmltv", source.id)),
+    }
+}
+
+/// A new file name for a refresh of `source_id` to cache its guide under: unique, so that the
+/// cache the stored channels name stays untouched until they are replaced.
+fn new_cache_file(source_id: i64) -> String {
+    let stamp = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    format!("{source_id}-{stamp}-{}.xmltv", std::process::id())
+}
+
+/// Removes every cached file of a source (after the source is removed).
+pub fn remove_caches(data_dir: &Path, source_id: i64) {
+    remove_stale_caches(&data_dir.join(CACHE_DIR), source_id, None);
+}
+
+/// Removes the cached files of `source_id` no longer in use: all of them without `keep`; else
+/// all but `keep` (the cache the channels now name) and the downloads of refreshes still running
+/// in other processes. So the previous cache goes, and so do files left by refreshes killed
+/// before their commit.
+fn remove_stale_caches(dir: &Path, source_id: i64, keep: Option<&str>) {
+    let prefix = format!("{source_id}-");
+    // The names of versions before 5: the cache, and the download a killed refresh left.
+    let old = [format!("{source_id}.xmltv"), format!("{source_id}.part")];
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        let ours = name.starts_with(&prefix) && name.ends_with(".xmltv");
+        let in_use = keep.is_some_and(|keep| name == keep || downloading_elsewhere(name));
+        if (ours && !in_use) || old.iter().any(|o| o == name) {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+}
+
+/// Whether the cache file `name` (see [`new_cache_file`]) is being written by another process
+/// that still runs: a refresh of the same source in `serve` and the CLI at once.
+fn downloading_elsewhere(name: &str) -> bool {
+    let pid = name
+        .strip_suffix(".xmltv")
+        .and_then(|n| n.rsplit('-').next())
+        .and_then(|pid| pid.parse::<u32>().ok());
+    match pid {
+        Some(pid) if pid != std::process::id() => Path::new("/proc").join(pid.to_string()).exists(),
+        _ => false,
+    }
 }
 
 /// What a refresh needs from the config.
@@ -185,11 +237,11 @@ async fn fetch_parse_store(
     settings: &RefreshSettings<'_>,
     started: Instant,
 ) -> Result<RefreshReport, RefreshError> {
-    let cache = cache_path(data_dir, source.id);
-    let dir = cache.parent().unwrap_or(data_dir);
-    std::fs::create_dir_all(dir)
+    let dir = data_dir.join(CACHE_DIR);
+    std::fs::create_dir_all(&dir)
         .map_err(|e| RefreshError::Fetch(format!("creating {}: {e}", dir.display())))?;
-    let partial = TempFile(cache.with_extension("part"));
+    let cache_file = new_cache_file(source.id);
+    let partial = TempFile(dir.join(&cache_file));
     let bytes = match source.kind {
         SourceKind::File => std::fs::copy(&source.location, &partial.0)
             .map_err(|e| RefreshError::Fetch(format!("reading {}: {e}", source.location)))?,
@@ -246,11 +298,15 @@ async fn fetch_parse_store(
         })
         .collect();
     let change = store
-        .replace_guide_channels(source.id, &inputs, settings.first_channel_number)
+        .replace_guide_channels(
+            source.id,
+            &inputs,
+            settings.first_channel_number,
+            Some(&cache_file),
+        )
         .map_err(RefreshError::Store)?;
-    partial.keep_as(&cache).map_err(|e| {
-        RefreshError::Fetch(format!("moving the guide into {}: {e}", cache.display()))
-    })?;
+    partial.keep();
+    remove_stale_caches(&dir, source.id, Some(&cache_file));
     Ok(RefreshReport {
         channels: inputs.len(),
         programmes: scan.programmes,
@@ -312,12 +368,12 @@ async fn download(
     Ok(written)
 }
 
-/// A file removed on drop unless kept under its final name.
+/// A file removed on drop unless kept.
 struct TempFile(PathBuf);
 
 impl TempFile {
-    fn keep_as(self, target: &Path) -> std::io::Result<()> {
-        std::fs::rename(&self.0, target)
+    fn keep(self) {
+        std::mem::forget(self);
     }
 }
 
@@ -351,6 +407,47 @@ mod tests {
     }
 
     #[test]
+    fn stale_caches_go_and_other_sources_stay() {
+        let data = tempfile::tempdir().unwrap();
+        let dir = data.path().join(CACHE_DIR);
+        std::fs::create_dir(&dir).unwrap();
+        // 99999999 is above any pid_max (no such process); 1 (init) always runs.
+        let names = [
+            "3-1-99999999.xmltv",
+            "3-2-99999999.xmltv",
+            "3-3-1.xmltv",
+            "3.xmltv",
+            "3.part",
+            "31-1-99999999.xmltv",
+            "4-1-99999999.xmltv",
+        ];
+        for name in names {
+            std::fs::write(dir.join(name), b"x").unwrap();
+        }
+        let left = || {
+            let mut names: Vec<String> = std::fs::read_dir(&dir)
+                .unwrap()
+                .map(|e| e.unwrap().file_name().into_string().unwrap())
+                .collect();
+            names.sort();
+            names
+        };
+        remove_stale_caches(&dir, 3, Some("3-2-99999999.xmltv"));
+        assert_eq!(
+            left(),
+            [
+                "3-2-99999999.xmltv",
+                "3-3-1.xmltv",
+                "31-1-99999999.xmltv",
+                "4-1-99999999.xmltv"
+            ],
+            "kept: the cache in use, a download still running elsewhere, other sources'"
+        );
+        remove_caches(data.path(), 3);
+        assert_eq!(left(), ["31-1-99999999.xmltv", "4-1-99999999.xmltv"]);
+    }
+
+    #[test]
     fn urls_are_shown_by_origin_only() {
         let source = Source {
             id: 1,
@@ -362,6 +459,7 @@ mod tests {
             last_status: None,
             channel_count: 0,
             programmes_until: None,
+            cache_file: None,
         };
         assert_eq!(display_location(&source), "http://epg.example.com:8080/…");
     }

@@ -27,7 +27,7 @@ const ERROR_NO_NAME: &str = "ERROR: missing getset variable name";
 const HELP: &str = "Supported configuration options:\n/sys/hwmodel\n/sys/model\n/sys/version";
 
 /// At most this many control connections at once; more are closed at once.
-const MAX_CONNECTIONS: usize = 16;
+pub(super) const MAX_CONNECTIONS: usize = 16;
 /// A connection that sends nothing for this long is closed.
 const IDLE: Duration = Duration::from_secs(60);
 /// How long shutdown waits for open connections to close.

@@ -149,10 +149,12 @@ pub(crate) async fn serve(
     let alive_messages = || alive(&device.borrow());
     send_all(socket, alive_messages(), notify_to).await;
     let mut next_alive = Instant::now() + ALIVE_INTERVAL;
-    let mut queued: Vec<(Instant, SocketAddr, String)> = Vec::new();
+    let mut queued = Replies::default();
     let mut receive = Box::pin(socket.recv_from(vec![0u8; 2048]));
     loop {
-        let wake = queued.iter().map(|q| q.0).fold(next_alive, Instant::min);
+        let wake = queued
+            .next_due()
+            .map_or(next_alive, |due| due.min(next_alive));
         tokio::select! {
             (result, buf) = &mut receive => {
                 match result {
@@ -163,9 +165,7 @@ pub(crate) async fn serve(
                             let _ = rng.fill(&mut random);
                             let at = Instant::now() + reply_delay(search.mx, u32::from_ne_bytes(random));
                             for reply in search_replies(&device.borrow(), &search.st) {
-                                if queued.len() < MAX_QUEUED {
-                                    queued.push((at, from, reply));
-                                }
+                                queued.push(at, from, reply);
                             }
                         }
                     }
@@ -175,9 +175,7 @@ pub(crate) async fn serve(
             }
             _ = tokio::time::sleep_until(wake) => {
                 let now = Instant::now();
-                let (due, waiting): (Vec<_>, Vec<_>) = queued.into_iter().partition(|q| q.0 <= now);
-                queued = waiting;
-                for (_, to, reply) in due {
+                for (to, reply) in queued.take_due(now) {
                     let _ = socket.send_to(reply.into_bytes(), to).await;
                 }
                 if now >= next_alive {
@@ -191,6 +189,32 @@ pub(crate) async fn serve(
     }
     send_all(socket, byebye(&device.borrow()), notify_to).await;
     sockets::end_receive(socket, receive).await;
+}
+
+/// Search replies waiting for their delay, at most [`MAX_QUEUED`]: past it a search goes
+/// unanswered (it is UDP; a flood of searches must not grow memory).
+#[derive(Default)]
+struct Replies(Vec<(Instant, SocketAddr, String)>);
+
+impl Replies {
+    fn push(&mut self, at: Instant, to: SocketAddr, reply: String) {
+        if self.0.len() < MAX_QUEUED {
+            self.0.push((at, to, reply));
+        }
+    }
+
+    fn next_due(&self) -> Option<Instant> {
+        self.0.iter().map(|q| q.0).min()
+    }
+
+    /// The replies due at `now`, taken out of the queue.
+    fn take_due(&mut self, now: Instant) -> Vec<(SocketAddr, String)> {
+        let (due, waiting) = std::mem::take(&mut self.0)
+            .into_iter()
+            .partition(|q| q.0 <= now);
+        self.0 = waiting;
+        due.into_iter().map(|(_, to, reply)| (to, reply)).collect()
+    }
 }
 
 #[cfg(test)]
@@ -216,6 +240,20 @@ mod tests {
             "M-SEARCH * HTTP/1.1\r\nHOST: 239.255.255.250:1900\r\nMAN: \"ssdp:discover\"\r\n{mx}ST: {st}\r\n\r\n"
         )
         .into_bytes()
+    }
+
+    #[test]
+    fn a_flood_of_searches_queues_a_bounded_number_of_replies() {
+        let mut replies = Replies::default();
+        let now = Instant::now();
+        let from: SocketAddr = "192.0.2.7:1900".parse().unwrap();
+        for i in 0..10 * MAX_QUEUED {
+            replies.push(now + Duration::from_millis(i as u64), from, "reply".into());
+        }
+        assert_eq!(replies.0.len(), MAX_QUEUED);
+        assert_eq!(replies.next_due(), Some(now));
+        assert_eq!(replies.take_due(now + Duration::from_millis(9)).len(), 10);
+        assert_eq!(replies.0.len(), MAX_QUEUED - 10);
     }
 
     #[test]

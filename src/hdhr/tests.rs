@@ -165,6 +165,35 @@ async fn read_answers(stream: &TcpStream, count: usize) -> Vec<String> {
 }
 
 #[test]
+fn tcp_control_connections_are_capped() {
+    run(async {
+        let (_device_tx, device_rx) = watch::channel(device(2));
+        let server = start(settings(device_rx));
+        let mut open = Vec::new();
+        for _ in 0..control::MAX_CONNECTIONS {
+            let stream = TcpStream::connect(server.control).await.unwrap();
+            stream.write_all(getset("/sys/model")).await.0.unwrap();
+            assert_eq!(read_answers(&stream, 1).await, ["hdhomeruntc_atsc"]);
+            open.push(stream);
+        }
+        // One more is closed at once: a client cannot make the server hold more.
+        let excess = TcpStream::connect(server.control).await.unwrap();
+        let (result, _) = tokio::time::timeout(WAIT, excess.read(vec![0u8; 64]))
+            .await
+            .expect("the connection past the cap was not closed");
+        assert!(matches!(result, Ok(0) | Err(_)), "{result:?}");
+        crate::net::close(&excess);
+        // Those within the cap are still served.
+        open[0].write_all(getset("/sys/hwmodel")).await.0.unwrap();
+        assert_eq!(read_answers(&open[0], 1).await, ["HDTC-2US"]);
+        for stream in &open {
+            crate::net::close(stream);
+        }
+        server.stop().await;
+    });
+}
+
+#[test]
 fn tcp_control_answers_gets_pipelined_and_split() {
     run(async {
         let (_device_tx, device_rx) = watch::channel(device(2));

@@ -14,7 +14,7 @@ fn start(rig: &Rig, accounts: &[i64]) -> Rc<Channel> {
 }
 
 fn metric(channel: &Channel, name: &str) -> String {
-    let text = channel.services().metrics.render(0, 0, 0, 0);
+    let text = channel.services().metrics.render(&Default::default());
     text.lines()
         .find_map(|l| l.strip_prefix(&format!("streamforge_{name} ")))
         .unwrap_or_else(|| panic!("no {name} in\n{text}"))
@@ -95,7 +95,7 @@ fn a_failover_splices_at_the_replacement_s_first_keyframe_and_ignores_the_dead_s
         ("101:0", "101:1", "StreamError")
     );
     assert_eq!(metric(&channel, "failovers_total"), "1");
-    let text = channel.services().metrics.render(0, 0, 0, 0);
+    let text = channel.services().metrics.render(&Default::default());
     assert!(text.contains("streamforge_upstream_errors_total{reason=\"StreamError\"} 1"));
     assert_eq!(rig.events.categories(), ["session", "failover"]);
     assert!(
@@ -222,7 +222,7 @@ fn deadlines_the_session_detects_itself_count_as_upstream_errors() {
     let opened = rig.connector.opened();
     assert!(opened[0].closed, "the silent primary is abandoned");
     assert_eq!(opened[1].stream, "101:1");
-    let text = channel.services().metrics.render(0, 0, 0, 0);
+    let text = channel.services().metrics.render(&Default::default());
     assert!(
         text.contains("streamforge_upstream_errors_total{reason=\"ConnectionTimeout\"} 1"),
         "{text}"

@@ -10,6 +10,7 @@ use std::rc::Rc;
 use crate::http::{Connection, Request, Response};
 
 use super::channel::{Channel, SessionStatus};
+use super::metrics::Gauges;
 use super::services::Services;
 use super::session::Viewing;
 use super::source::ChannelInfo;
@@ -126,9 +127,13 @@ impl Relay {
         let channels = self.channels.borrow();
         let viewers = channels.values().map(|c| c.viewers()).sum();
         let tuners = &self.services.tuners;
-        self.services
-            .metrics
-            .render(channels.len(), viewers, tuners.in_use(), tuners.total())
+        self.services.metrics.render(&Gauges {
+            sessions: channels.len(),
+            viewers,
+            tuners_in_use: tuners.in_use(),
+            tuners: tuners.total(),
+            events_dropped: self.services.events.dropped(),
+        })
     }
 }
 
@@ -138,6 +143,7 @@ mod tests {
     use crate::relay::session::FailReason;
     use crate::relay::source::Feed;
     use crate::relay::testing::{FakeConnector, Rig};
+    use std::time::Duration;
 
     #[test]
     fn viewers_of_a_channel_share_one_session_and_a_finished_one_is_forgotten() {
@@ -163,6 +169,29 @@ mod tests {
             let third = relay.channel_for(rig.channel("101", &[1]));
             assert!(!Rc::ptr_eq(&first, &third));
             assert_eq!(rig.connector.opened().len(), 2);
+        });
+    }
+
+    #[test]
+    fn a_channel_whose_last_viewer_left_is_freed_with_its_ring() {
+        tokio_uring::start(async {
+            let rig = Rig::new(&[(1, 2)]);
+            let relay = Relay::new(rig.services());
+            let channel = relay.channel_for(rig.channel("101", &[1]));
+            let attempt = rig.connector.opened()[0].attempt;
+            rig.deliver(&*channel, attempt);
+            assert_eq!(relay.status()[0].state, "live");
+            channel.leave();
+            // The linger passes (the clock is driven by hand): the session ends.
+            rig.advance(Duration::from_secs(60));
+            channel.tick();
+            assert!(channel.is_finished());
+            FakeConnector::settle(|| relay.status().is_empty()).await;
+            assert!(relay.status().is_empty());
+            // Nothing but this test holds the channel (and so its ring and program) any more.
+            let weak = Rc::downgrade(&channel);
+            drop(channel);
+            assert!(weak.upgrade().is_none(), "the channel outlived its session");
         });
     }
 

@@ -10,6 +10,17 @@ use std::time::Duration;
 /// Upper bounds (seconds) of the start-latency histogram buckets.
 const LATENCY_BUCKETS: [f64; 10] = [0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 3.0, 5.0, 10.0];
 
+/// What `/metrics` reports as it is now, besides the counters.
+#[derive(Debug, Default)]
+pub struct Gauges {
+    pub sessions: usize,
+    pub viewers: usize,
+    pub tuners_in_use: u32,
+    pub tuners: u32,
+    /// A counter kept by the event sink, which lives on another thread.
+    pub events_dropped: u64,
+}
+
 #[derive(Debug, Default)]
 pub struct Metrics {
     pub sessions_started: Cell<u64>,
@@ -53,13 +64,14 @@ impl Metrics {
     }
 
     /// The Prometheus text exposition, with the current gauges.
-    pub fn render(
-        &self,
-        sessions: usize,
-        viewers: usize,
-        tuners_in_use: u32,
-        tuners: u32,
-    ) -> String {
+    pub fn render(&self, gauges: &Gauges) -> String {
+        let &Gauges {
+            sessions,
+            viewers,
+            tuners_in_use,
+            tuners,
+            events_dropped,
+        } = gauges;
         let mut out = String::new();
         let mut metric = |name: &str, kind: &str, help: &str, value: String| {
             let _ = writeln!(out, "# HELP streamforge_{name} {help}");
@@ -138,6 +150,12 @@ impl Metrics {
             "Viewers dropped for falling too far behind.",
             self.dropped_viewers.get().to_string(),
         );
+        metric(
+            "events_dropped_total",
+            "counter",
+            "Events and measurements not recorded: the database was slow, full or read-only.",
+            events_dropped.to_string(),
+        );
         let _ = writeln!(
             out,
             "# HELP streamforge_upstream_errors_total Upstream failures by reason."
@@ -188,7 +206,13 @@ mod tests {
         metrics.upstream_error("Stall");
         metrics.upstream_error("Stall");
         metrics.upstream_error("HttpError(404)");
-        let text = metrics.render(1, 3, 1, 2);
+        let text = metrics.render(&Gauges {
+            sessions: 1,
+            viewers: 3,
+            tuners_in_use: 1,
+            tuners: 2,
+            events_dropped: 4,
+        });
         assert!(text.contains("streamforge_start_latency_seconds_bucket{le=\"0.025\"} 0"));
         assert!(text.contains("streamforge_start_latency_seconds_bucket{le=\"0.05\"} 1"));
         assert!(text.contains("streamforge_start_latency_seconds_bucket{le=\"1\"} 2"));
@@ -197,5 +221,6 @@ mod tests {
         assert!(text.contains("streamforge_upstream_errors_total{reason=\"Stall\"} 2"));
         assert!(text.contains("streamforge_upstream_errors_total{reason=\"HttpError(404)\"} 1"));
         assert!(text.contains("streamforge_viewers 3"));
+        assert!(text.contains("streamforge_events_dropped_total 4"));
     }
 }

@@ -25,6 +25,12 @@ pub trait EventSink {
     );
 
     fn measured(&self, source: &StreamSource, measurement: Measurement);
+
+    /// Events and measurements that were not recorded (the sink could not keep up, or its
+    /// storage failed): the relay never waits for its sink.
+    fn dropped(&self) -> u64 {
+        0
+    }
 }
 
 /// The relay's time source: the real clock in the server, a hand-driven one in tests.

@@ -8,7 +8,7 @@ use std::rc::Rc;
 
 use super::session::Capacity;
 
-#[derive(Debug, Default, Clone, Copy)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 struct Slots {
     open: u32,
     max: u32,
@@ -32,6 +32,9 @@ impl Tuners {
         for (account, max) in limits {
             accounts.entry(account).or_default().max = max;
         }
+        // An account gone (removed, disabled) is forgotten once it holds no connection, so the
+        // map is bounded by the accounts that exist, not by every account ever seen.
+        accounts.retain(|_, s| s.max > 0 || s.open > 0);
     }
 
     /// Takes a connection of `account` if one is free.
@@ -88,9 +91,14 @@ pub struct Tuner {
 
 impl Drop for Tuner {
     fn drop(&mut self) {
-        if let Some(slots) = self.tuners.accounts.borrow_mut().get_mut(&self.account) {
+        let mut accounts = self.tuners.accounts.borrow_mut();
+        if let Some(slots) = accounts.get_mut(&self.account) {
             slots.open = slots.open.saturating_sub(1);
+            if *slots == (Slots { open: 0, max: 0 }) {
+                accounts.remove(&self.account);
+            }
         }
+        drop(accounts);
         self.tuners.freed.notify_one();
     }
 }
@@ -125,5 +133,18 @@ mod tests {
         let _d = tuners.try_take(2).unwrap();
         tuners.set_limits([(1, 1)]);
         assert_eq!(tuners.usage(), [(1, 1, 1), (2, 1, 0)]);
+    }
+
+    #[test]
+    fn accounts_gone_are_forgotten_once_their_connections_close() {
+        let tuners = Rc::new(Tuners::default());
+        tuners.set_limits((1..=1000).map(|account| (account, 2)));
+        let held = tuners.try_take(7).unwrap();
+        // Every account removed but one, which still holds a connection.
+        tuners.set_limits([(1000, 2)]);
+        assert_eq!(tuners.accounts.borrow().len(), 2);
+        drop(held);
+        assert_eq!(tuners.accounts.borrow().len(), 1);
+        assert_eq!(tuners.usage(), [(1000, 0, 2)]);
     }
 }

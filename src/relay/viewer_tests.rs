@@ -155,7 +155,7 @@ fn a_viewer_left_behind_by_the_ring_is_dropped_with_an_event() {
         socket.release.notify_one();
         viewer.await.unwrap();
         assert!(rig.events.categories().contains(&"viewer"));
-        let metrics = channel.services().metrics.render(0, 0, 0, 0);
+        let metrics = channel.services().metrics.render(&Default::default());
         assert!(
             metrics.contains("streamforge_dropped_viewers_total 1"),
             "{metrics}"

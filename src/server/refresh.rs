@@ -37,6 +37,26 @@ fn due(last: Option<&str>, interval: Duration, now: SystemTime) -> bool {
     }
 }
 
+/// When each account (`'a'`) and guide source (`'s'`) was last tried, for [`RETRY_AFTER`].
+/// Only tries within that time are kept: the map holds at most one entry per account and
+/// source tried lately, however many come and go while the server runs.
+#[derive(Default)]
+struct Attempts(HashMap<(char, i64), Instant>);
+
+impl Attempts {
+    /// Whether `key` may be tried at `now` (not tried within [`RETRY_AFTER`]); if so, counts
+    /// this try.
+    fn try_now(&mut self, key: (char, i64), now: Instant) -> bool {
+        self.0
+            .retain(|_, at| now.saturating_duration_since(*at) < RETRY_AFTER);
+        if self.0.contains_key(&key) {
+            return false;
+        }
+        self.0.insert(key, now);
+        true
+    }
+}
+
 async fn refresh_loop(config: Config, data_dir: PathBuf, shutdown: Shutdown) {
     let store = match Store::open(&data_dir) {
         Ok(store) => store,
@@ -54,24 +74,18 @@ async fn refresh_loop(config: Config, data_dir: PathBuf, shutdown: Shutdown) {
             return;
         }
     };
-    let mut attempted: HashMap<(char, i64), Instant> = HashMap::new();
-    let recently = |attempted: &HashMap<(char, i64), Instant>, key| {
-        attempted
-            .get(&key)
-            .is_some_and(|at: &Instant| at.elapsed() < RETRY_AFTER)
-    };
+    let mut attempted = Attempts::default();
     loop {
         let now = SystemTime::now();
         let mut changed = false;
         for account in store.accounts().unwrap_or_default() {
             let key = ('a', account.id);
             if !account.is_active
-                || recently(&attempted, key)
                 || !due(account.last_sync_at.as_deref(), config.refresh.catalog, now)
+                || !attempted.try_now(key, Instant::now())
             {
                 continue;
             }
-            attempted.insert(key, Instant::now());
             let settings = SyncSettings {
                 default_user_agent: &config.upstream.user_agent,
                 api_timeout: config.upstream.api_timeout,
@@ -99,12 +113,11 @@ async fn refresh_loop(config: Config, data_dir: PathBuf, shutdown: Shutdown) {
         }
         for source in store.sources().unwrap_or_default() {
             let key = ('s', source.id);
-            if recently(&attempted, key)
-                || !due(source.last_refresh_at.as_deref(), config.refresh.epg, now)
+            if !due(source.last_refresh_at.as_deref(), config.refresh.epg, now)
+                || !attempted.try_now(key, Instant::now())
             {
                 continue;
             }
-            attempted.insert(key, Instant::now());
             let settings = RefreshSettings {
                 user_agent: &config.upstream.user_agent,
                 api_timeout: config.upstream.api_timeout,
@@ -163,5 +176,19 @@ mod tests {
         assert!(due(Some(&stamp), hour, at + hour));
         assert!(due(None, hour, at));
         assert!(due(Some("garbage"), hour, at));
+    }
+
+    #[test]
+    fn a_failed_try_waits_and_old_tries_are_forgotten() {
+        let mut attempts = Attempts::default();
+        let start = Instant::now();
+        for id in 0..1000 {
+            assert!(attempts.try_now(('a', id), start));
+        }
+        assert!(!attempts.try_now(('a', 7), start + RETRY_AFTER / 2));
+        let later = start + RETRY_AFTER;
+        assert!(attempts.try_now(('s', 1), later));
+        assert_eq!(attempts.0.len(), 1, "the accounts' old tries are gone");
+        assert!(attempts.try_now(('a', 7), later));
     }
 }

@@ -143,7 +143,13 @@ impl Store {
         if new.max_connections == 0 {
             return Err(StoreError::InvalidMaxConnections(0));
         }
-        let doing = || format!("adding account {:?}", new.name);
+        let doing = || {
+            format!(
+                "adding account {:?} in {}",
+                new.name,
+                self.db_path.display()
+            )
+        };
         let tx = self.conn.unchecked_transaction().ctx(doing)?;
         let cipher = self.sealing_cipher()?;
         let sealed = cipher.seal(PASSWORD_AAD, new.password.expose())?;
@@ -228,7 +234,7 @@ impl Store {
         let removed = self
             .conn
             .execute("DELETE FROM accounts WHERE name = ?1", [name])
-            .ctx(|| format!("removing account {name:?}"))?;
+            .ctx(|| format!("removing account {name:?} in {}", self.db_path.display()))?;
         if removed == 0 {
             return Err(StoreError::AccountNotFound(name.to_string()));
         }
@@ -243,7 +249,7 @@ impl Store {
                 "UPDATE accounts SET is_active = ?2 WHERE name = ?1",
                 params![name, active],
             )
-            .ctx(|| format!("updating account {name:?}"))?;
+            .ctx(|| format!("updating account {name:?} in {}", self.db_path.display()))?;
         if changed == 0 {
             return Err(StoreError::AccountNotFound(name.to_string()));
         }
@@ -295,10 +301,12 @@ impl Store {
         sql: &str,
         params: P,
     ) -> Result<(), StoreError> {
-        let changed = self
-            .conn
-            .execute(sql, params)
-            .ctx(|| format!("updating account #{account_id}"))?;
+        let changed = self.conn.execute(sql, params).ctx(|| {
+            format!(
+                "updating account #{account_id} in {}",
+                self.db_path.display()
+            )
+        })?;
         if changed == 0 {
             return Err(StoreError::AccountGone(account_id));
         }

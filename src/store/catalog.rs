@@ -86,7 +86,12 @@ impl Store {
         account_id: i64,
         streams: &[CatalogStream],
     ) -> Result<CatalogChange, StoreError> {
-        let doing = || format!("replacing the catalog of account #{account_id}");
+        let doing = || {
+            format!(
+                "replacing the catalog of account #{account_id} in {}",
+                self.db_path.display()
+            )
+        };
         let tx = self.conn.unchecked_transaction().ctx(doing)?;
         tx.query_row("SELECT 1 FROM accounts WHERE id = ?1", [account_id], |_| {
             Ok(())

@@ -110,10 +110,29 @@ fn stored_event(row: &Row<'_>) -> rusqlite::Result<Result<StoredEvent, StoreErro
     }))
 }
 
+/// Events kept: each new one deletes those this many ids older, so the log on the SD card stays
+/// within a few MB (an event is a few hundred bytes) however long the appliance runs: weeks of
+/// a busy household's sessions and failovers.
+pub const EVENTS_KEPT: i64 = 20_000;
+
 impl Store {
-    /// Records an event stamped with the current time; returns its id.
+    /// Records an event stamped with the current time, dropping the oldest past
+    /// [`EVENTS_KEPT`]; returns its id.
     pub fn log_event(&self, event: &Event<'_>) -> Result<i64, StoreError> {
-        self.conn
+        self.record_event(event, EVENTS_KEPT)
+    }
+
+    fn record_event(&self, event: &Event<'_>, kept: i64) -> Result<i64, StoreError> {
+        let doing = || {
+            format!(
+                "recording a {} event in {}",
+                event.category,
+                self.db_path.display()
+            )
+        };
+        // One transaction: the insert and the trim are one write, one commit.
+        let tx = self.conn.unchecked_transaction().ctx(doing)?;
+        let id = tx
             .prepare_cached(
                 "INSERT INTO event_log (timestamp, level, category, message, details) \
                  VALUES (?1, ?2, ?3, ?4, ?5)",
@@ -127,7 +146,13 @@ impl Store {
                     event.details.to_string()
                 ])
             })
-            .ctx(|| format!("recording a {} event", event.category))
+            .ctx(doing)?;
+        // Ids only grow (AUTOINCREMENT), so the oldest are a range of the primary key.
+        tx.prepare_cached("DELETE FROM event_log WHERE id <= ?1")
+            .and_then(|mut stmt| stmt.execute([id - kept]))
+            .ctx(doing)?;
+        tx.commit().ctx(doing)?;
+        Ok(id)
     }
 
     /// The `limit` newest events at `min_level` or above, newest first.
@@ -232,6 +257,32 @@ mod tests {
         assert_eq!(newest.details, json!({ "n": "e" }));
         assert_eq!(newest.timestamp.len(), "2026-11-21T21:06:16Z".len());
         assert!(newest.timestamp.ends_with('Z'));
+    }
+
+    #[test]
+    fn only_the_newest_events_are_kept() {
+        let (_dir, store) = temp_store();
+        let event = |n: usize| Event {
+            level: Level::Info,
+            category: "test",
+            message: format!("{n}"),
+            details: json!({}),
+        };
+        for n in 0..25 {
+            store.record_event(&event(n), 10).expect("log");
+        }
+        let kept: Vec<String> = store
+            .events(None, 100)
+            .expect("read")
+            .into_iter()
+            .map(|e| e.message)
+            .collect();
+        let newest: Vec<String> = (15..25).rev().map(|n| n.to_string()).collect();
+        assert_eq!(kept, newest);
+        // `--follow` resumes by id: the survivors keep theirs.
+        let after = store.events_after(0, None, 100).expect("follow");
+        assert_eq!(after.len(), 10);
+        assert_eq!(after[0].id, 16);
     }
 
     #[test]

@@ -70,6 +70,9 @@ pub struct Source {
     pub channel_count: i64,
     /// RFC 3339: the end of the last programme at the last successful refresh.
     pub programmes_until: Option<String>,
+    /// The cached guide its channels came from: a file name in `<data_dir>/guides`.
+    #[serde(skip)]
+    pub cache_file: Option<String>,
 }
 
 /// What a successful refresh found.
@@ -152,7 +155,13 @@ impl Store {
                 new.name
             )));
         }
-        let doing = || format!("adding guide source {:?}", new.name);
+        let doing = || {
+            format!(
+                "adding guide source {:?} in {}",
+                new.name,
+                self.db_path.display()
+            )
+        };
         let sealed = self.sealing_cipher()?.seal(LOCATION_AAD, &new.location)?;
         let inserted = self.conn.execute(
             "INSERT INTO xmltv_sources (name, location_encrypted, kind, shift_seconds) \
@@ -191,7 +200,7 @@ impl Store {
             .conn
             .prepare(&format!(
                 "SELECT id, name, kind, location_encrypted, shift_seconds, last_refresh_at, \
-                 last_status, channel_count, programmes_until FROM xmltv_sources {filter} \
+                 last_status, channel_count, programmes_until, cache_file FROM xmltv_sources {filter} \
                  ORDER BY name"
             ))
             .ctx(doing)?;
@@ -208,6 +217,7 @@ impl Store {
                         last_status: row.get(6)?,
                         channel_count: row.get(7)?,
                         programmes_until: row.get(8)?,
+                        cache_file: row.get(9)?,
                     },
                     row.get::<_, String>(2)?,
                     row.get::<_, Vec<u8>>(3)?,
@@ -234,7 +244,12 @@ impl Store {
         let removed = self
             .conn
             .execute("DELETE FROM xmltv_sources WHERE name = ?1", [name])
-            .ctx(|| format!("removing guide source {name:?}"))?;
+            .ctx(|| {
+                format!(
+                    "removing guide source {name:?} in {}",
+                    self.db_path.display()
+                )
+            })?;
         if removed == 0 {
             return Err(StoreError::NotFound(format!(
                 "no guide source named {name:?}"
@@ -268,18 +283,30 @@ impl Store {
                 params![source_id, now, status],
             ),
         }
-        .ctx(|| format!("recording the refresh of guide source #{source_id}"))?;
+        .ctx(|| {
+            format!(
+                "recording the refresh of guide source #{source_id} in {}",
+                self.db_path.display()
+            )
+        })?;
         Ok(())
     }
 
     /// Replaces a source's channels in one transaction, numbering new ones (see module doc).
+    /// `cache_file` names the cached guide they come from, recorded in the same transaction.
     pub fn replace_guide_channels(
         &self,
         source_id: i64,
         channels: &[GuideChannelInput],
         first_number: u32,
+        cache_file: Option<&str>,
     ) -> Result<GuideChange, StoreError> {
-        let doing = || format!("replacing the channels of guide source #{source_id}");
+        let doing = || {
+            format!(
+                "replacing the channels of guide source #{source_id} in {}",
+                self.db_path.display()
+            )
+        };
         let tx = self.conn.unchecked_transaction().ctx(doing)?;
         let existing: HashMap<String, (i64, String, String)> = tx
             .prepare("SELECT channel_id, id, number, number_origin FROM xmltv_channels WHERE source_id = ?1")
@@ -348,6 +375,11 @@ impl Store {
                 }
             }
         }
+        tx.execute(
+            "UPDATE xmltv_sources SET cache_file = ?2 WHERE id = ?1",
+            params![source_id, cache_file],
+        )
+        .ctx(doing)?;
         tx.commit().ctx(doing)?;
         Ok(change)
     }
@@ -411,7 +443,12 @@ impl Store {
                 "UPDATE xmltv_channels SET enabled = ?2 WHERE id = ?1",
                 params![channel_row, enabled],
             )
-            .ctx(|| format!("updating channel #{channel_row}"))?;
+            .ctx(|| {
+                format!(
+                    "updating channel #{channel_row} in {}",
+                    self.db_path.display()
+                )
+            })?;
         Ok(())
     }
 
@@ -431,7 +468,12 @@ impl Store {
                 "channel number {number} is already taken (see `streamforge channels`)"
             ))),
             other => other
-                .ctx(|| format!("numbering channel #{channel_row}"))
+                .ctx(|| {
+                    format!(
+                        "numbering channel #{channel_row} in {}",
+                        self.db_path.display()
+                    )
+                })
                 .map(drop),
         }
     }
@@ -556,7 +598,7 @@ mod tests {
             input("c", Some("101")),
         ];
         store
-            .replace_guide_channels(source.id, &first, 1000)
+            .replace_guide_channels(source.id, &first, 1000, None)
             .unwrap();
         assert_eq!(
             numbers(&store),
@@ -580,7 +622,7 @@ mod tests {
             input("a", Some("101")),
         ];
         let change = store
-            .replace_guide_channels(source.id, &second, 1000)
+            .replace_guide_channels(source.id, &second, 1000, None)
             .unwrap();
         assert_eq!(
             change,
@@ -614,7 +656,12 @@ mod tests {
         let (_dir, store) = temp_store();
         let source = add(&store, "g");
         store
-            .replace_guide_channels(source.id, &[input("a", Some("5")), input("b", None)], 1000)
+            .replace_guide_channels(
+                source.id,
+                &[input("a", Some("5")), input("b", None)],
+                1000,
+                None,
+            )
             .unwrap();
         let a = store.guide_channel("a").unwrap();
         let err = store.set_channel_number(a.id, "1000").unwrap_err();
@@ -622,7 +669,12 @@ mod tests {
         assert!(store.set_channel_number(a.id, "abc").is_err());
         store.set_channel_number(a.id, "7").unwrap();
         store
-            .replace_guide_channels(source.id, &[input("a", Some("5")), input("b", None)], 1000)
+            .replace_guide_channels(
+                source.id,
+                &[input("a", Some("5")), input("b", None)],
+                1000,
+                None,
+            )
             .unwrap();
         assert_eq!(store.guide_channel("7").unwrap().channel_id, "a");
         assert_eq!(store.guide_channel("a").unwrap().number, "7");
@@ -633,12 +685,12 @@ mod tests {
         let (_dir, store) = temp_store();
         let source = add(&store, "g");
         store
-            .replace_guide_channels(source.id, &[input("a", None), input("b", None)], 1)
+            .replace_guide_channels(source.id, &[input("a", None), input("b", None)], 1, None)
             .unwrap();
         let b = store.guide_channel("b").unwrap();
         store.set_channel_enabled(b.id, false).unwrap();
         let change = store
-            .replace_guide_channels(source.id, &[input("b", None)], 1)
+            .replace_guide_channels(source.id, &[input("b", None)], 1, None)
             .unwrap();
         assert_eq!(change.removed, 1);
         assert!(matches!(
@@ -654,10 +706,10 @@ mod tests {
         let one = add(&store, "one");
         let two = add(&store, "two");
         store
-            .replace_guide_channels(one.id, &[input("bbc1.uk", None)], 1)
+            .replace_guide_channels(one.id, &[input("bbc1.uk", None)], 1, None)
             .unwrap();
         store
-            .replace_guide_channels(two.id, &[input("bbc1.uk", None)], 1)
+            .replace_guide_channels(two.id, &[input("bbc1.uk", None)], 1, None)
             .unwrap();
         let err = store.guide_channel("bbc1.uk").unwrap_err();
         assert!(err.to_string().contains("several guides"), "{err}");

@@ -170,7 +170,12 @@ impl Store {
         stream_row: i64,
         priority: Option<i64>,
     ) -> Result<(), StoreError> {
-        let doing = || format!("mapping stream #{stream_row} to channel #{channel_row}");
+        let doing = || {
+            format!(
+                "mapping stream #{stream_row} to channel #{channel_row} in {}",
+                self.db_path.display()
+            )
+        };
         let tx = self.conn.unchecked_transaction().ctx(doing)?;
         let priority = match priority {
             Some(p) => p,
@@ -196,7 +201,12 @@ impl Store {
     }
 
     pub fn remove_mapping(&self, channel_row: i64, stream_row: i64) -> Result<(), StoreError> {
-        let doing = || format!("unmapping stream #{stream_row} from channel #{channel_row}");
+        let doing = || {
+            format!(
+                "unmapping stream #{stream_row} from channel #{channel_row} in {}",
+                self.db_path.display()
+            )
+        };
         let tx = self.conn.unchecked_transaction().ctx(doing)?;
         let removed = tx
             .execute(
@@ -216,7 +226,12 @@ impl Store {
     /// Gives automatic mappings (channel row, stream row) new priorities in one transaction;
     /// manual mappings are never touched.
     pub fn set_auto_priorities(&self, priorities: &[(i64, i64, i64)]) -> Result<(), StoreError> {
-        let doing = || "re-ordering automatic mappings".to_string();
+        let doing = || {
+            format!(
+                "re-ordering automatic mappings in {}",
+                self.db_path.display()
+            )
+        };
         let tx = self.conn.unchecked_transaction().ctx(doing)?;
         {
             let mut update = tx
@@ -238,7 +253,7 @@ impl Store {
         &self,
         planned: &[PlannedMapping],
     ) -> Result<MappingChange, StoreError> {
-        let doing = || "replacing automatic mappings".to_string();
+        let doing = || format!("replacing automatic mappings in {}", self.db_path.display());
         let tx = self.conn.unchecked_transaction().ctx(doing)?;
         let count = |tx: &Connection| -> Result<usize, StoreError> {
             tx.query_row("SELECT COUNT(*) FROM channel_mappings", [], |r| {
@@ -337,6 +352,7 @@ mod tests {
                     number: Some("1".into()),
                 }],
                 100,
+                None,
             )
             .unwrap();
         let channel = store.guide_channel("one.uk").unwrap().id;

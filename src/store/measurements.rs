@@ -78,7 +78,12 @@ impl Store {
         how: How,
         at: SystemTime,
     ) -> Result<bool, StoreError> {
-        let doing = || format!("storing the measurement of stream row #{stream_row}");
+        let doing = || {
+            format!(
+                "storing the measurement of stream row #{stream_row} in {}",
+                self.db_path.display()
+            )
+        };
         let json = serde_json::to_string(facts).map_err(|e| StoreError::Corrupt {
             what: format!("measurement of stream row #{stream_row}: {e}"),
         })?;

@@ -139,7 +139,7 @@ fn create_private_file(path: &Path) -> Result<(), StoreError> {
 #[non_exhaustive]
 pub enum StoreError {
     /// A database call failed while doing what `doing` says.
-    #[error("{doing}: {source}")]
+    #[error("{doing}: {source}{}", storage_hint(.source))]
     Db {
         doing: String,
         source: rusqlite::Error,
@@ -227,6 +227,19 @@ impl<T> Ctx<T> for rusqlite::Result<T> {
             doing: doing(),
             source,
         })
+    }
+}
+
+/// Said after an error of the file system under SQLite (a full disk, a file size limit, a
+/// read-only file or directory, a file it cannot open), so that the message points at the disk
+/// rather than at StreamForge.
+fn storage_hint(e: &rusqlite::Error) -> &'static str {
+    use rusqlite::ErrorCode::*;
+    match e.sqlite_error_code() {
+        Some(DiskFull | SystemIoFailure | ReadOnly | CannotOpen | PermissionDenied) => {
+            " (is the disk full, or the data dir read-only?)"
+        }
+        _ => "",
     }
 }
 

@@ -9,7 +9,7 @@ use rusqlite::Connection;
 use std::path::Path;
 
 /// Every migration, oldest first.
-pub(super) const MIGRATIONS: &[&str] = &[V1, V2, V3, V4];
+pub(super) const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5];
 
 /// Version 1: every table of SPEC §5. STRICT tables turn a type mix-up into an error at write time.
 const V1: &str = "
@@ -125,6 +125,14 @@ ALTER TABLE accounts ADD COLUMN playlist_encrypted BLOB NULL;       -- m3u: URL 
 ALTER TABLE xtream_channels ADD COLUMN url_encrypted BLOB NULL;     -- m3u: the stream URL, sealed
 ALTER TABLE xtream_channels ADD COLUMN user_agent TEXT NULL;        -- m3u: #EXTVLCOPT:http-user-agent
 ALTER TABLE xtream_channels ADD COLUMN referrer TEXT NULL;          -- m3u: #EXTVLCOPT:http-referrer
+";
+
+/// Version 5: which cached file a guide source's channels came from. A refresh writes the new
+/// guide to a file of its own and names it here in the transaction that replaces the channels,
+/// so a process killed in between leaves the channels and the programmes of one guide, never
+/// the channels of one and the programmes of the other. NULL: the file of versions before 5.
+const V5: &str = "
+ALTER TABLE xmltv_sources ADD COLUMN cache_file TEXT NULL;          -- a file name in <data_dir>/guides
 ";
 
 /// The schema version this binary writes.

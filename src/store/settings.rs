@@ -23,7 +23,7 @@ impl Store {
                 [key, value],
             )
             .map(|_| ())
-            .ctx(|| format!("storing setting {key:?}"))
+            .ctx(|| format!("storing setting {key:?} in {}", self.db_path.display()))
     }
 }
 

@@ -304,7 +304,8 @@ impl Sandbox {
         EventLog { child, lines }
     }
 
-    fn command(&self, args: &[&str]) -> Command {
+    /// `streamforge ARGS` against this sandbox, not started yet.
+    pub fn command(&self, args: &[&str]) -> Command {
         let mut command = Command::new(env!("CARGO_BIN_EXE_streamforge"));
         command
             .arg("--config")
@@ -321,6 +322,11 @@ impl Sandbox {
 impl Server {
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
+    }
+
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("the server is running").id()
     }
 
     /// What the server printed so far.
