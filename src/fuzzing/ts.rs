@@ -17,7 +17,7 @@ use crate::relay::program::packet::{self, NULL_PID, PACKET, PAT_PID};
 use crate::relay::program::psi::{self, Codec, PatProgram, SectionReader};
 use crate::relay::program::synth::Synth;
 use crate::relay::program::{Program, sps};
-use crate::relay::ts::Aligner;
+use crate::relay::ts::{Aligner, NOT_TS_LIMIT};
 
 /// A sequence header of the codec the first byte picks (H.264 SPS, HEVC SPS, MPEG-2): never a
 /// panic, and any picture it yields is one a decoder could show.
@@ -41,32 +41,45 @@ pub fn sequence_header(data: &[u8]) {
     }
 }
 
-/// Upstream bytes in random splits the first byte seeds: never a panic; output is whole packets
-/// from a PAT on; nothing is both forwarded and counted skipped; `NotTs` is final.
+/// Upstream bytes (repeated up to 8 times, as the first byte says, so that junk reaches the
+/// not-TS limit) in random splits the first byte seeds: never a panic; output is whole packets
+/// from a PAT on; nothing is both forwarded and counted skipped; `NotTs` is final, and comes for
+/// any stream of the limit's length without a sync byte.
 pub fn ts_aligner(data: &[u8]) {
     let Some((&selector, stream)) = data.split_first() else {
         return;
     };
+    let repeats = 1 + usize::from(selector >> 5);
     let mut aligner = Aligner::new();
     let mut out = 0usize;
     let mut first = true;
     let mut not_ts = false;
-    for piece in Splits::new(selector).cut(stream) {
-        let result = aligner.push(BytesMut::from(piece), &mut |aligned| {
-            assert!(!aligned.is_empty() && aligned.len() % PACKET == 0);
-            for p in aligned.chunks_exact(PACKET) {
-                assert_eq!(p[0], 0x47, "a packet off the grid");
-            }
-            if first {
-                assert!(packet::unit_start(&aligned) && packet::pid(&aligned) == PAT_PID);
-                first = false;
-            }
-            out += aligned.len();
-        });
-        assert!(!not_ts || result.is_err(), "NotTs undone");
-        not_ts = result.is_err();
+    let mut splits = Splits::new(selector);
+    for _ in 0..repeats {
+        for piece in splits.cut(stream) {
+            let result = aligner.push(BytesMut::from(piece), &mut |aligned| {
+                assert!(!aligned.is_empty() && aligned.len() % PACKET == 0);
+                for p in aligned.chunks_exact(PACKET) {
+                    assert_eq!(p[0], 0x47, "a packet off the grid");
+                }
+                if first {
+                    assert!(packet::unit_start(&aligned) && packet::pid(&aligned) == PAT_PID);
+                    first = false;
+                }
+                out += aligned.len();
+            });
+            assert!(!not_ts || result.is_err(), "NotTs undone");
+            not_ts = result.is_err();
+        }
     }
-    assert!(out as u64 + aligner.skipped() <= stream.len() as u64);
+    let total = (stream.len() * repeats) as u64;
+    assert!(out as u64 + aligner.skipped() <= total);
+    if !stream.contains(&0x47) && total >= NOT_TS_LIMIT {
+        assert!(
+            not_ts,
+            "{total} bytes without a sync byte taken for MPEG-TS"
+        );
+    }
 }
 
 /// PIDs for a program, kept apart from PSI, null and each other.
