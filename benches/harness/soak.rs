@@ -71,6 +71,7 @@ pub struct Sample {
     pub fds: Option<usize>,
     pub rss_mb: Option<f64>,
     pub peak_rss_mb: Option<f64>,
+    pub threads: Option<u64>,
     pub tuners_in_use: Option<u64>,
     pub sessions: Option<usize>,
     pub viewers: Option<u64>,
@@ -91,6 +92,7 @@ fn sample(pid: u32, addr: SocketAddr, up: &Upstreams, epoch: Instant) -> Sample 
         fds: procfs::fd_count(pid),
         rss_mb: mb("VmRSS"),
         peak_rss_mb: mb("VmHWM"),
+        threads: procfs::status_kb(pid, "Threads"),
         tuners_in_use: status.as_ref().and_then(|s| s["tuners"]["in_use"].as_u64()),
         sessions: status
             .as_ref()
@@ -521,6 +523,12 @@ pub fn run(spec: &SoakSpec, budgets: &Budgets) -> Result<bool, String> {
             && end.fds.is_some_and(|f| Some(f) <= baseline.fds)
     });
     let settled_s = left_at.elapsed().as_secs_f64();
+    let counters: BTreeMap<String, f64> = setup::http_get(addr, "/metrics")
+        .map(|t| setup::parse_metrics(&t))
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|(k, _)| !k.contains("latency"))
+        .collect();
     let same_process = procfs::start_ticks(pid).is_some()
         && procfs::start_ticks(pid) == started_ticks
         && procfs::state(pid).is_some_and(|s| s != "Z");
@@ -762,6 +770,10 @@ pub fn run(spec: &SoakSpec, budgets: &Budgets) -> Result<bool, String> {
         "injections": injections,
         "viewers": {
             "guest_joins": audience_log.guest_joins,
+            "guests_by_manner": guests.iter().fold(BTreeMap::new(), |mut m: BTreeMap<String, u64>, v| {
+                *m.entry(format!("{:?}", v.manner)).or_default() += 1;
+                m
+            }),
             "most_at_once": audience_log.most_viewers,
             "guest_start_ms": crate::stats::summarize(&starts),
             "anchor_max_pause_ms": max_pause,
@@ -778,6 +790,7 @@ pub fn run(spec: &SoakSpec, budgets: &Budgets) -> Result<bool, String> {
             "runs": cli_runs,
         },
         "events": evs.len(),
+        "server_counters_at_end": counters,
         "checks": checks,
         "pass": pass,
         "server_log_tail": server_log,

@@ -121,11 +121,23 @@ pub struct Live {
     pub bytes: AtomicU64,
 }
 
+/// How a guest behaves: most watch and close, some vanish with a reset, some stop reading (the
+/// server must drop them past its backlog, and free what they held).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Manner {
+    #[default]
+    Close,
+    Reset,
+    StopReading,
+}
+
 /// How a viewer's visit went.
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct Visit {
     pub channel: String,
     pub anchor: bool,
+    pub manner: Manner,
     pub joined_s: f64,
     pub status: Option<u16>,
     pub start_ms: Option<f64>,
@@ -145,12 +157,19 @@ struct Viewer {
 }
 
 impl Viewer {
-    fn start(addr: SocketAddr, channel: &str, anchor: bool, epoch: Instant) -> Viewer {
+    fn start(
+        addr: SocketAddr,
+        channel: &str,
+        anchor: bool,
+        manner: Manner,
+        epoch: Instant,
+    ) -> Viewer {
         let leave = Arc::new(AtomicBool::new(false));
         let live = Arc::new(Live::default());
         let mut visit = Visit {
             channel: channel.to_owned(),
             anchor,
+            manner,
             joined_s: since(epoch),
             ..Visit::default()
         };
@@ -177,7 +196,19 @@ impl Viewer {
 /// A viewer gives up after this long without a byte.
 const VIEWER_SILENCE: Duration = Duration::from_secs(30);
 
-/// One visit: tune, then read until asked to leave or the stream ends.
+/// A viewer that stops reading does so after this much.
+const STOP_READING_AFTER: u64 = 1 << 20;
+
+/// Closes with a reset (SO_LINGER 0) instead of a FIN: a client that vanishes.
+fn reset(sock: &TcpStream) {
+    let off = nix::libc::linger {
+        l_onoff: 1,
+        l_linger: 0,
+    };
+    let _ = nix::sys::socket::setsockopt(sock, nix::sys::socket::sockopt::Linger, &off);
+}
+
+/// One visit: tune, then read until asked to leave or the stream ends, and leave the visit's way.
 fn watch(
     addr: SocketAddr,
     leave: &AtomicBool,
@@ -202,7 +233,15 @@ fn watch(
     let mut offset: u64 = 0;
     let mut in_body = false;
     loop {
+        if visit.manner == Manner::StopReading && offset >= STOP_READING_AFTER {
+            while !leave.load(Ordering::SeqCst) {
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
         if leave.load(Ordering::SeqCst) {
+            if visit.manner == Manner::Reset {
+                reset(&sock);
+            }
             return Ok(());
         }
         let n = match sock.read(&mut buf) {
@@ -305,7 +344,7 @@ impl Audience {
         let mut anchors: Vec<Viewer> = numbers
             .iter()
             .map(|n| {
-                let v = Viewer::start(addr, n, true, epoch);
+                let v = Viewer::start(addr, n, true, Manner::Close, epoch);
                 std::thread::sleep(Duration::from_millis(50));
                 v
             })
@@ -321,7 +360,7 @@ impl Audience {
                 std::thread::sleep(rng.seconds(0.3, 1.5));
                 for (i, slot) in anchors.iter_mut().enumerate() {
                     if slot.handle.is_finished() {
-                        let again = Viewer::start(addr, &numbers[i], true, epoch);
+                        let again = Viewer::start(addr, &numbers[i], true, Manner::Close, epoch);
                         s.lock().unwrap()[i] = again.live.clone();
                         log.visits.push(std::mem::replace(slot, again).finish());
                     }
@@ -338,8 +377,13 @@ impl Audience {
                 if !calm && guests.len() < max_guests && rng.below(3) != 0 {
                     let channel = &numbers[rng.below(numbers.len())];
                     let stay = rng.seconds(3.0, 60.0);
+                    let manner = match rng.below(6) {
+                        0 => Manner::StopReading,
+                        1 | 2 => Manner::Reset,
+                        _ => Manner::Close,
+                    };
                     guests.push((
-                        Viewer::start(addr, channel, false, epoch),
+                        Viewer::start(addr, channel, false, manner, epoch),
                         Instant::now() + stay,
                     ));
                     log.guest_joins += 1;
