@@ -570,6 +570,11 @@ fn main() -> ExitCode {
         }
     };
     if let Some(minutes) = args.soak_minutes {
+        if minutes < 2.0 {
+            // RSS growth compares the first and the last minute.
+            eprintln!("soak: --soak-minutes must be at least 2");
+            return ExitCode::from(2);
+        }
         return run_soak(&args, minutes, &budgets);
     }
     let plans = match plan(&args) {

@@ -126,6 +126,8 @@ pub struct FiredFault {
     pub stream_id: u64,
     pub fault: Fault,
     pub at: SystemTime,
+    /// Struck at a body flowing then ([`FakeProvider::strike_stream`]), not at a request.
+    pub mid_body: bool,
 }
 
 #[derive(Default)]
@@ -175,11 +177,12 @@ impl Shared {
         stats.last_referrer = referrer;
     }
 
-    fn record_fired(&self, stream_id: u64, fault: Fault) {
+    fn record_fired(&self, stream_id: u64, fault: Fault, mid_body: bool) {
         lock(&self.stats).fired.push(FiredFault {
             stream_id,
             fault,
             at: SystemTime::now(),
+            mid_body,
         });
     }
 
@@ -328,7 +331,7 @@ impl FakeProvider {
     pub fn strike_stream(&self, stream_id: u64, fault: Fault) -> u32 {
         let struck = lock(&self.shared.faults).strike(stream_id, fault);
         for _ in 0..struck {
-            self.shared.record_fired(stream_id, fault);
+            self.shared.record_fired(stream_id, fault, true);
         }
         struck
     }

@@ -209,7 +209,7 @@ fn live(conn: Conn, shared: &Shared, user: &str, pass: &str, id: &str) {
     shared.count_stream_request(stream_id);
     let fault = lock(&shared.faults).take_stream(stream_id);
     if let Some(fault) = fault {
-        shared.record_fired(stream_id, fault);
+        shared.record_fired(stream_id, fault, false);
     }
     let Some(mut conn) = before_answer(conn, fault) else {
         return;

@@ -968,5 +968,7 @@ fn a_strike_hits_a_flowing_body_mid_stream() {
     assert_eq!(p.strike_stream(101, Fault::DropAfter(0)), 1);
     assert_ends(&mut sock);
     assert!(p.wait_active_connections("alice", 0, IO_TIMEOUT));
-    assert_eq!(p.faults_fired().len(), 3);
+    let fired = p.faults_fired();
+    assert_eq!(fired.len(), 3);
+    assert!(fired.iter().all(|f| f.mid_body));
 }
