@@ -61,8 +61,10 @@ fn config(ca: &Path) -> String {
 }
 
 /// How long after a fault fires its failover or event may come: stall (2 s) + failover budget
-/// (2 s) + grace (10 s), with room.
-const ACCOUNT_WINDOW_S: f64 = 20.0;
+/// (2 s) + grace (10 s), and a second for event times in whole seconds.
+const FAULT_WINDOW_S: f64 = 15.0;
+/// How far from a viewer's cut or failed tune the event that explains it may be.
+const TROUBLE_WINDOW_S: f64 = 20.0;
 
 /// One sample of the server and the panels.
 #[derive(Clone, Debug, Default, Serialize)]
@@ -332,7 +334,7 @@ fn account_faults(
             let near: Vec<&Ev> = evs
                 .iter()
                 .filter(|e| e.channel == channel && e.at_s >= at.floor() - 1.0)
-                .filter(|e| e.at_s <= at + ACCOUNT_WINDOW_S)
+                .filter(|e| e.at_s <= at + FAULT_WINDOW_S)
                 .collect();
             let names = |e: &Ev| {
                 [&e.from, &e.to, &e.stream]
@@ -342,23 +344,26 @@ fn account_faults(
             // A strike at the stream playing must be followed by a failover away from it; a
             // fault at a request (a tune, failover or upgrade asking for the stream) by the
             // channel going on on another stream.
-            let recovered = near.iter().find(|e| match e.category.as_str() {
+            let recovers = |e: &Ev| match e.category.as_str() {
                 "failover" if f.mid_body => e.to.is_some() && e.from.as_deref() == Some(&stream),
                 "failover" => e.to.is_some() && e.to.as_deref() != Some(&stream),
                 "session" => !f.mid_body && e.start && e.stream.as_deref() != Some(&stream),
                 _ => false,
-            });
-            let evented = near.iter().find(|e| names(e) || e.level == Level::Error);
-            let outcome = match (recovered, evented) {
-                (Some(e), _) => {
+            };
+            // The first event that answers the fault says what became of it.
+            let answer = near
+                .iter()
+                .find(|e| recovers(e) || names(e) || e.level == Level::Error);
+            let outcome = match answer {
+                Some(e) if recovers(e) => {
                     *out.recovered.entry(kind).or_default() += 1;
                     format!("recovered: {}", e.message)
                 }
-                (None, Some(e)) => {
+                Some(e) => {
                     *out.evented.entry(kind).or_default() += 1;
                     format!("evented: {}", e.message)
                 }
-                (None, None) => {
+                None => {
                     out.unaccounted.push(format!(
                         "{kind:?} ({:?}) on {stream} (channel {channel}) at {at:.1} s",
                         f.fault
@@ -385,7 +390,7 @@ fn unexplained_troubles(visits: &[Visit], evs: &[Ev]) -> Vec<String> {
         evs.iter().any(|e| {
             e.channel == channel
                 && matches!(e.level, Level::Warn | Level::Error)
-                && (e.at_s - at).abs() <= ACCOUNT_WINDOW_S
+                && (e.at_s - at).abs() <= TROUBLE_WINDOW_S
         })
     };
     let mut out = Vec::new();
@@ -531,7 +536,7 @@ pub fn run(spec: &SoakSpec, budgets: &Budgets) -> Result<bool, String> {
         p.clear_faults();
     }
     audience.calm();
-    std::thread::sleep(Duration::from_secs_f64(ACCOUNT_WINDOW_S - 5.0));
+    std::thread::sleep(Duration::from_secs_f64(FAULT_WINDOW_S));
     let before = audience.anchor_bytes();
     std::thread::sleep(Duration::from_secs(5));
     let after = audience.anchor_bytes();

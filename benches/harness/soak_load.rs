@@ -545,9 +545,22 @@ pub fn inject_faults(
                     .is_some_and(|s| *s != c.streams[0])
             })
             .collect();
-        let channel = match on_backup.is_empty() || fault.strikes_mid_body() {
-            true => &channels[rng.below(channels.len())],
-            false => on_backup[rng.below(on_backup.len())],
+        // A TLS fault strikes best at a channel playing its HTTPS stream (for the few seconds
+        // after a failover, before the upgrade back).
+        let on_tls: Vec<&SoakChannel> = channels
+            .iter()
+            .filter(|c| {
+                now_playing
+                    .get(&c.number)
+                    .is_some_and(|s| s.starts_with("alt:"))
+            })
+            .collect();
+        let channel = match kind {
+            FaultKind::Tls if !on_tls.is_empty() => on_tls[rng.below(on_tls.len())],
+            _ if !on_backup.is_empty() && !fault.strikes_mid_body() => {
+                on_backup[rng.below(on_backup.len())]
+            }
+            _ => &channels[rng.below(channels.len())],
         };
         let playing = now_playing.get(&channel.number).cloned();
         let primary = &channel.streams[0];
@@ -791,7 +804,8 @@ impl Cli {
 enum Change {
     /// `map remove` a channel's last backup, then `map add` it back.
     Remap,
-    /// `account disable flap`, then `account enable flap`.
+    /// `account disable`, then `account enable`, of `flap` or of `alt` (every channel's first
+    /// backup, over HTTPS) in turn.
     DisableEnable,
     /// `sync` of every account, healthy.
     Sync,
@@ -827,6 +841,7 @@ pub fn cli_changes(
 ) -> Vec<CliRun> {
     let mut log = Vec::new();
     let mut round: Vec<Change> = Vec::new();
+    let mut disabled_alt = false;
     let mut record = |args: &[&str], fault: Option<Fault>, kept: Option<(u64, u64)>, run| {
         let (exit, seconds, stderr, at_s): (Option<i32>, f64, String, f64) = run;
         let tail: Vec<&str> = stderr.lines().rev().take(3).collect();
@@ -869,10 +884,12 @@ pub fn cli_changes(
                 record(&args, None, None, timed(&args));
             }
             Change::DisableEnable => {
-                let args = ["account", "disable", "flap"];
+                disabled_alt = !disabled_alt;
+                let account = if disabled_alt { "alt" } else { "flap" };
+                let args = ["account", "disable", account];
                 record(&args, None, None, timed(&args));
                 std::thread::sleep(rng.seconds(2.0, 8.0));
-                let args = ["account", "enable", "flap"];
+                let args = ["account", "enable", account];
                 record(&args, None, None, timed(&args));
             }
             Change::Sync => {
