@@ -2,7 +2,7 @@
 //!
 //! The release binary serves 10 channels for N minutes, each with a primary (`main`, plain HTTP),
 //! a backup from another encoder on another panel reached over HTTPS (`alt`) and a last backup of
-//! other PIDs and clock (`main`); channel 101 has a fourth stream on a panel whose API flaps
+//! other PIDs and clock (`main`); channel 101 has one more on a panel whose API flaps
 //! (`flap`). Meanwhile (benches/harness/soak_load.rs) a viewer holds every channel, guests join and
 //! leave at random, a fault of every kind hits the upstreams every few seconds, hostile clients
 //! connect, and the CLI changes mappings, accounts, catalogs and guides. Every minute it samples
@@ -48,10 +48,11 @@ pub struct SoakSpec {
     pub report: PathBuf,
 }
 
-/// The server's config for the soak: quick stalls and upgrades so faults turn over fast, a short
-/// linger, the `alt` panel's CA, and an API timeout the flapping panel's slow answers exceed.
+/// `deadlines.linger` of the soak's server.
 const LINGER_S: f64 = 2.0;
 
+/// The server's config for the soak: quick stalls and upgrades so faults turn over fast, a short
+/// linger, the `alt` panel's CA, and an API timeout the flapping panel's slow answers exceed.
 fn config(ca: &Path) -> String {
     format!(
         "[upstream]\nextra_ca_file = \"{}\"\napi_timeout = \"5s\"\n\n[deadlines]\nstall = \"2s\"\nlinger = \"{}ms\"\nupgrade_interval = \"5s\"\n",
