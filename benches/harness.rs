@@ -13,6 +13,7 @@
 //!     cargo bench --bench harness -- --scenario failover-drop
 //!     cargo bench --bench harness -- --channels 10 --viewers 5 --mbps 20 --compare nginx
 //!     cargo bench --bench harness -- --self-test          # the viewers' stream check, checked
+//!     cargo bench --bench harness -- --soak-minutes 30    # the soak run (scripts/soak.sh)
 //!
 //! Plain Rust, std threads and Linux /proc: it runs on a Raspberry Pi as well.
 
@@ -24,6 +25,10 @@ mod procfs;
 mod run;
 #[path = "harness/setup.rs"]
 mod setup;
+#[path = "harness/soak.rs"]
+mod soak;
+#[path = "harness/soak_load.rs"]
+mod soak_load;
 #[path = "harness/stats.rs"]
 mod stats;
 #[path = "harness/viewer.rs"]
@@ -100,6 +105,15 @@ struct Args {
     /// The `streamforge` binary under test (default: the one cargo built with this harness).
     #[arg(long, env = "STREAMFORGE_BENCH_BIN", default_value = env!("CARGO_BIN_EXE_streamforge"))]
     binary: PathBuf,
+    /// Run the soak for this many minutes instead (benches/harness/soak.rs; scripts/soak.sh).
+    #[arg(long)]
+    soak_minutes: Option<f64>,
+    /// The soak's random seed (default: from the clock; the run prints it).
+    #[arg(long)]
+    soak_seed: Option<u64>,
+    /// Where the soak writes its JSON report.
+    #[arg(long, default_value = "target/soak-report.json")]
+    soak_report: PathBuf,
     /// Passed by `cargo bench`; ignored.
     #[arg(long, hide = true)]
     bench: bool,
@@ -495,6 +509,39 @@ fn print_tables(runs: &[&RunResult], comparisons: &[Comparison], checks: &[Check
     }
 }
 
+/// The soak run, under a watchdog of its length plus five minutes.
+fn run_soak(args: &Args, minutes: f64, budgets: &Budgets) -> ExitCode {
+    let seed = args.soak_seed.unwrap_or_else(|| {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(1, |d| d.as_nanos() as u64)
+    });
+    let bound = Duration::from_secs_f64(minutes * 60.0 + 300.0);
+    std::thread::spawn(move || {
+        std::thread::sleep(bound);
+        eprintln!("soak: still running after {bound:?}: giving up");
+        setup::kill_all_children();
+        std::process::exit(3);
+    });
+    let spec = soak::SoakSpec {
+        minutes,
+        seed,
+        channels: 10,
+        mbps: 2.0,
+        max_guests: 20,
+        binary: args.binary.clone(),
+        report: args.soak_report.clone(),
+    };
+    match soak::run(&spec, budgets) {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
+        Err(e) => {
+            eprintln!("soak: could not run: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
 fn main() -> ExitCode {
     let args = Args::parse();
     if args.list {
@@ -522,6 +569,14 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if let Some(minutes) = args.soak_minutes {
+        if minutes < 2.0 {
+            // RSS growth compares the first and the last minute.
+            eprintln!("soak: --soak-minutes must be at least 2");
+            return ExitCode::from(2);
+        }
+        return run_soak(&args, minutes, &budgets);
+    }
     let plans = match plan(&args) {
         Ok(p) => p,
         Err(e) => {

@@ -11,6 +11,14 @@ pub struct Budgets {
     pub failover: Failover,
     pub cpu: Cpu,
     pub memory: Memory,
+    pub soak: Soak,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Soak {
+    pub rss_growth_max_mb: f64,
+    pub settle_s: f64,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]

@@ -1,5 +1,6 @@
 //! What Linux's /proc says about a process tree and the machine: CPU time (utime + stime),
-//! resident memory, and the machine's busy time. Portable to the Pi (no x86-only tools).
+//! resident memory, open file descriptors, start time, and the machine's busy time. Portable to
+//! the Pi (no x86-only tools).
 
 use std::fs;
 
@@ -23,6 +24,22 @@ pub fn cpu_seconds(pid: u32) -> Option<f64> {
     let utime: u64 = fields.get(11)?.parse().ok()?;
     let stime: u64 = fields.get(12)?.parse().ok()?;
     Some((utime + stime) as f64 / clock_ticks())
+}
+
+/// When the process started, in clock ticks since boot: with the pid, who it is (a pid reused
+/// by a restarted server would start later).
+pub fn start_ticks(pid: u32) -> Option<u64> {
+    stat_fields(pid)?.get(19)?.parse().ok()
+}
+
+/// The process's state letter (`R`, `S`, `Z`, …).
+pub fn state(pid: u32) -> Option<String> {
+    stat_fields(pid)?.first().cloned()
+}
+
+/// Open file descriptors of a process (entries of /proc/<pid>/fd).
+pub fn fd_count(pid: u32) -> Option<usize> {
+    Some(fs::read_dir(format!("/proc/{pid}/fd")).ok()?.count())
 }
 
 /// The processes whose parent is `pid` (nginx's workers).

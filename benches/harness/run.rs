@@ -491,7 +491,7 @@ fn viewer_figures(
 }
 
 /// The relay's events, oldest first (read after the server stopped).
-fn read_events(data_dir: &Path) -> Vec<streamforge::store::StoredEvent> {
+pub fn read_events(data_dir: &Path) -> Vec<streamforge::store::StoredEvent> {
     let Ok(store) = Store::open(data_dir) else {
         return Vec::new();
     };

@@ -71,7 +71,7 @@ pub fn provider(
 }
 
 /// An XMLTV guide of `channels` (numbers as display names) with a few programmes each.
-fn guide(channels: &[BenchChannel]) -> String {
+pub fn guide(channels: &[BenchChannel]) -> String {
     let mut xml = String::from(
         "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<tv generator-info-name=\"streamforge bench\">\n",
     );

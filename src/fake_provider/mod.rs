@@ -28,7 +28,7 @@ use std::collections::HashMap;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 pub use catalog::{
     DEMO_BACKUP_STREAM, DEMO_PRIMARY_STREAM, FakeCategory, FakeStream, Framing,
@@ -120,10 +120,21 @@ struct StaticFile {
     content_type: String,
 }
 
+/// A stream fault that struck: at a request, or at a flowing body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FiredFault {
+    pub stream_id: u64,
+    pub fault: Fault,
+    pub at: SystemTime,
+    /// Struck at a body flowing then ([`FakeProvider::strike_stream`]), not at a request.
+    pub mid_body: bool,
+}
+
 #[derive(Default)]
 struct Stats {
     stream_requests: HashMap<u64, u32>,
     faults_struck: HashMap<u64, u32>,
+    fired: Vec<FiredFault>,
     last_user_agent: Option<String>,
     last_referrer: Option<String>,
 }
@@ -169,6 +180,15 @@ impl Shared {
         let mut stats = lock(&self.stats);
         stats.last_user_agent = user_agent;
         stats.last_referrer = referrer;
+    }
+
+    fn record_fired(&self, stream_id: u64, fault: Fault, mid_body: bool) {
+        lock(&self.stats).fired.push(FiredFault {
+            stream_id,
+            fault,
+            at: SystemTime::now(),
+            mid_body,
+        });
     }
 
     fn count_stream_request(&self, stream_id: u64) {
@@ -322,6 +342,23 @@ impl FakeProvider {
     /// SlowHeaders strike the `/live/…` request; the others the token response after the redirect.
     pub fn set_stream_fault(&self, stream_id: u64, fault: Fault, times: Option<u32>) {
         lock(&self.shared.faults).set_stream(stream_id, fault, times);
+    }
+
+    /// Strikes the bodies of this stream flowing now with `fault` (one that
+    /// [strikes mid-body](Fault::strikes_mid_body); the count of a `DropAfter` or `StallAfter` is
+    /// ignored: it strikes at once). How many bodies it hit; each counts as fired.
+    pub fn strike_stream(&self, stream_id: u64, fault: Fault) -> u32 {
+        let struck = lock(&self.shared.faults).strike(stream_id, fault);
+        for _ in 0..struck {
+            self.shared.record_fired(stream_id, fault, true);
+        }
+        struck
+    }
+
+    /// Every stream fault that struck so far, oldest first: armed ones at the request they hit,
+    /// and strikes at flowing bodies.
+    pub fn faults_fired(&self) -> Vec<FiredFault> {
+        lock(&self.shared.stats).fired.clone()
     }
 
     /// Arms `fault` for the next `times` requests of `player_api.php` and `xmltv.php`.

@@ -1,6 +1,7 @@
 //! Request routing: the panel's endpoints (`player_api.php`, `xmltv.php`, `get.php`, static files, `/live/…`
 //! and `/sauth/…`), its User-Agent filter, and where each fault strikes.
 
+use std::io::Write;
 use std::net::Shutdown;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
@@ -19,6 +20,21 @@ const HTML_ERROR_PAGE: &[u8] =
 <body><h1>Account temporarily suspended</h1><p>Please contact your reseller.</p></body></html>\n";
 /// A truncated, binary-prefixed body that is neither JSON nor XML.
 const GARBAGE_BODY: &[u8] = b"\x1f\x8b\x08\x00\xff<br />\n<b>Warning</b>: mysqli_connect(): {\"user_info\":{\"auth\":1,\"status\":\"Act";
+
+/// A TLS application-data record that no session key decrypts: what a corrupted or foreign TLS
+/// stream looks like to the client (a plain HTTP client just sees bytes that are no response).
+const CORRUPT_TLS_RECORD: &[u8] = &[
+    0x17, 0x03, 0x03, 0x00, 0x20, 0xde, 0xad, 0xbe, 0xef, 0x00, 0x11, 0x22, 0x33, 0x44, 0x55, 0x66,
+    0x77, 0x88, 0x99, 0xaa, 0xbb, 0xcc, 0xdd, 0xee, 0xff, 0x01, 0x23, 0x45, 0x67, 0x89, 0xab, 0xcd,
+    0xef, 0xfe, 0xdc, 0xba, 0x98,
+];
+
+/// Writes [`CORRUPT_TLS_RECORD`] under the TLS layer, straight to the socket, and closes.
+fn corrupt_tls(conn: Conn) {
+    let mut raw = conn.sock();
+    let _ = raw.write_all(CORRUPT_TLS_RECORD);
+    let _ = conn.sock().shutdown(Shutdown::Both);
+}
 
 /// Serves one connection: one request, one response.
 pub(super) fn handle(mut conn: Conn, shared: &Shared) {
@@ -91,6 +107,7 @@ fn answer(mut conn: Conn, fault: Option<Fault>, content_type: &str, body: &[u8])
         Some(Fault::Status(status)) => error(conn, status),
         Some(Fault::Html200) => http::respond(conn, 200, "text/html", HTML_ERROR_PAGE),
         Some(Fault::Garbage) => http::respond(conn, 200, content_type, GARBAGE_BODY),
+        Some(Fault::TlsCorrupt) => corrupt_tls(conn),
         Some(Fault::StallAfter(n)) => {
             if http::respond_partial(&mut conn, 200, content_type, body, n).is_ok() {
                 stream::wait_for_client(&mut conn, None);
@@ -191,6 +208,9 @@ fn live(conn: Conn, shared: &Shared, user: &str, pass: &str, id: &str) {
     };
     shared.count_stream_request(stream_id);
     let fault = lock(&shared.faults).take_stream(stream_id);
+    if let Some(fault) = fault {
+        shared.record_fired(stream_id, fault, false);
+    }
     let Some(mut conn) = before_answer(conn, fault) else {
         return;
     };
@@ -247,7 +267,8 @@ fn sauth(conn: Conn, shared: &Shared, token: &str) {
 }
 
 /// Serves a stream body (or what `fault` makes of it), holding one of the account's slots while
-/// the body flows.
+/// the body flows; a fault struck while it flows ([`super::FakeProvider::strike_stream`]) ends it
+/// the fault's way.
 fn serve_stream(
     mut conn: Conn,
     shared: &Shared,
@@ -256,13 +277,13 @@ fn serve_stream(
     fault: Option<Fault>,
 ) {
     let live = Body::Live(live_clip(&stream.variant));
-    let (body, limit, stall) = match fault {
+    let (body, limit) = match fault {
         Some(Fault::Status(status)) => return error(conn, status),
         Some(Fault::Html200) => return http::respond(conn, 200, "text/html", HTML_ERROR_PAGE),
-        Some(Fault::Garbage) => (Body::Loop(stream::garbage()), None, false),
-        Some(Fault::StallAfter(n)) => (live, Some(n as u64), true),
-        Some(Fault::DropAfter(n)) => (live, Some(n as u64), false),
-        Some(Fault::Refuse | Fault::SlowHeaders(_)) | None => (live, None, false),
+        Some(Fault::TlsCorrupt) => return corrupt_tls(conn),
+        Some(Fault::Garbage) => (Body::Loop(stream::garbage()), None),
+        Some(Fault::StallAfter(n) | Fault::DropAfter(n)) => (live, Some(n as u64)),
+        Some(Fault::Refuse | Fault::SlowHeaders(_)) | None => (live, None),
     };
     let Ok(sock) = conn.sock().try_clone() else {
         return;
@@ -280,16 +301,34 @@ fn serve_stream(
     if http::write_head(&mut conn, 200, &headers).is_err() {
         return;
     }
+    let (body_id, strike) = lock(&shared.faults).open_body(stream.stream_id);
     let pace = stream::pace_of(&stream.variant, shared.bitrate_bps);
-    let ended = stream::pump(&mut conn, body, pace, stream.framing, limit);
+    let mut ended = stream::pump(&mut conn, body, pace, stream.framing, limit, &strike);
     if ended == Ended::LimitReached {
         *lock(&shared.stats)
             .faults_struck
             .entry(stream.stream_id)
             .or_default() += 1;
+        ended = Ended::Struck(fault.unwrap_or(Fault::DropAfter(0)));
     }
-    if stall && ended == Ended::LimitReached {
-        stream::wait_for_client(&mut conn, None);
+    if let Ended::Struck(Fault::Garbage) = ended {
+        // The body turns to garbage mid-stream until the client gives up on it.
+        ended = stream::pump(
+            &mut conn,
+            Body::Loop(stream::garbage()),
+            pace,
+            stream.framing,
+            None,
+            &strike,
+        );
+    }
+    lock(&shared.faults).close_body(body_id);
+    match ended {
+        Ended::Struck(Fault::StallAfter(_)) => {
+            stream::wait_for_client(&mut conn, None);
+        }
+        Ended::Struck(Fault::TlsCorrupt) => return corrupt_tls(conn),
+        _ => {}
     }
     // Never a clean end: a live body stops only by the client leaving, eviction, a fault or stop.
     let _ = conn.sock().shutdown(Shutdown::Both);

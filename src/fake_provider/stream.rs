@@ -5,9 +5,10 @@ use std::io::{ErrorKind, Read, Write};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use super::Framing;
+use super::faults::{Fault, StrikeCell};
 use super::http::Conn;
 use super::live::{CLIP, LiveClip, StreamVariant, live_clip};
+use super::{Framing, lock};
 
 /// The clip's own bitrate: pacing at it plays the stream in real time, its clocks keeping pace
 /// with the wall clock.
@@ -84,22 +85,29 @@ pub(super) enum Ended {
     ClientGone,
     /// `limit` bytes were sent.
     LimitReached,
+    /// A fault struck the flowing body.
+    Struck(Fault),
 }
 
 /// Sends `body` framed by `framing`, paced at `bitrate_bps` (0: as fast as the client reads)
-/// from a fixed start so it never drifts, until the client leaves or `limit` body bytes are out.
+/// from a fixed start so it never drifts, until the client leaves, `limit` body bytes are out, or
+/// a fault lands in `strike` (looked at once per pacing tick).
 pub(super) fn pump(
     conn: &mut Conn,
     body: Body,
     bitrate_bps: u64,
     framing: Framing,
     limit: Option<u64>,
+    strike: &StrikeCell,
 ) -> Ended {
     let start = Instant::now();
     let mut sent: u64 = 0;
     let mut ticks: u32 = 0;
     let mut out = Vec::new();
     loop {
+        if let Some(fault) = lock(strike).take() {
+            return Ended::Struck(fault);
+        }
         let due = match bitrate_bps {
             0 => sent + UNPACED_WRITE,
             bps => packets_due(start.elapsed() + TICK, bps),

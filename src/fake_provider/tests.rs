@@ -888,3 +888,87 @@ fn another_clip_is_paced_in_proportion_to_its_own_bit_rate() {
     assert_eq!(stream::pace_of(&other, 2 * real_time), 2 * own);
     assert_eq!(stream::pace_of(&other, 0), 0, "unpaced stays unpaced");
 }
+
+/// Reads a TLS stream until it fails or ends: the error, if it failed.
+fn tls_read_error(tls: &mut impl Read) -> Option<std::io::Error> {
+    let mut chunk = [0u8; 65536];
+    let deadline = Instant::now() + IO_TIMEOUT;
+    while Instant::now() < deadline {
+        match tls.read(&mut chunk) {
+            Ok(0) => return None,
+            Ok(_) => {}
+            Err(e) => return Some(e),
+        }
+    }
+    panic!("the TLS stream neither failed nor ended");
+}
+
+#[test]
+fn fault_tls_corrupt_fails_the_clients_tls() {
+    let p = start();
+    p.set_stream_fault(101, Fault::TlsCorrupt, Some(1));
+    let mut tls = tls_client(&p, "localhost");
+    send_get(&mut tls, "/live/alice/secret/101.ts", Some(UA));
+    let head = read_head(&mut tls).unwrap();
+    assert_eq!(head.status, 302, "the fault strikes the token response");
+    let path = &head.header("location").unwrap()[p.https_url().len()..];
+    let mut tls = tls_client(&p, "localhost");
+    send_get(&mut tls, path, Some(UA));
+    let error = tls_read_error(&mut tls).expect("a TLS error, not a clean end");
+    assert_eq!(error.kind(), ErrorKind::InvalidData, "{error}");
+    let fired = p.faults_fired();
+    assert_eq!(fired.len(), 1);
+    assert_eq!(
+        (fired[0].stream_id, fired[0].fault),
+        (101, Fault::TlsCorrupt)
+    );
+    assert!(p.wait_active_connections("alice", 0, IO_TIMEOUT));
+}
+
+#[test]
+fn a_strike_hits_a_flowing_body_mid_stream() {
+    let p = start();
+    // TLS: the body's bytes arrive, then a record the client cannot decrypt.
+    let path = {
+        let mut tls = tls_client(&p, "localhost");
+        send_get(&mut tls, "/live/alice/secret/101.ts", Some(UA));
+        let head = read_head(&mut tls).unwrap();
+        head.header("location").unwrap()[p.https_url().len()..].to_owned()
+    };
+    let mut tls = tls_client(&p, "localhost");
+    send_get(&mut tls, &path, Some(UA));
+    let head = read_head(&mut tls).unwrap();
+    assert_eq!(head.status, 200);
+    let body = read_n(&mut tls, head.rest, 20_000);
+    assert_eq!(body, stream_start(20_000));
+    assert_eq!(p.strike_stream(101, Fault::TlsCorrupt), 1);
+    let error = tls_read_error(&mut tls).expect("a TLS error, not a clean end");
+    assert_eq!(error.kind(), ErrorKind::InvalidData, "{error}");
+
+    // Plain: a stall goes silent with the socket open, a drop closes it.
+    let (mut sock, head) = open_stream(&p, "alice", "secret", 101);
+    let _ = read_n(&mut sock, head.rest, 5_000);
+    assert_eq!(
+        p.strike_stream(102, Fault::StallAfter(0)),
+        0,
+        "no body of 102"
+    );
+    assert_eq!(p.strike_stream(101, Fault::Status(500)), 0, "not mid-body");
+    assert_eq!(p.strike_stream(101, Fault::StallAfter(0)), 1);
+    // What was in flight before the strike still arrives; then silence.
+    std::thread::sleep(Duration::from_millis(100));
+    sock.set_read_timeout(Some(Duration::from_millis(50)))
+        .unwrap();
+    let mut chunk = [0u8; 65536];
+    while sock.read(&mut chunk).is_ok_and(|n| n > 0) {}
+    assert_silent(&mut sock, Duration::from_millis(300));
+    drop(sock);
+    let (mut sock, head) = open_stream(&p, "alice", "secret", 101);
+    let _ = read_n(&mut sock, head.rest, 5_000);
+    assert_eq!(p.strike_stream(101, Fault::DropAfter(0)), 1);
+    assert_ends(&mut sock);
+    assert!(p.wait_active_connections("alice", 0, IO_TIMEOUT));
+    let fired = p.faults_fired();
+    assert_eq!(fired.len(), 3);
+    assert!(fired.iter().all(|f| f.mid_body));
+}
