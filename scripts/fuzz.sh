@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Fuzz every parser of outside input (SPEC §9): runs each cargo-fuzz target of fuzz/ (nightly),
-# then minimises what it found together with the committed corpus into fuzz/corpus/TARGET, which
-# `cargo test` replays on stable (src/fuzzing/). Prints per target: executions, coverage (libFuzzer's
-# covered edges `cov` and features `ft`), corpus size, and findings (crash files in
-# fuzz/artifacts/TARGET; each one replays with `cargo +nightly fuzz run TARGET FILE`).
+# then minimises what it found with the committed corpus (a set cover of libFuzzer's features)
+# into fuzz/corpus/TARGET, which `cargo test` replays on stable (src/fuzzing/). Prints per target:
+# executions, coverage (covered edges `cov`, features `ft`), corpus size, and findings (crash
+# files in fuzz/artifacts/TARGET; each replays with `cargo +nightly fuzz run TARGET FILE`).
 #
 #   scripts/fuzz.sh                          # every target, 10 minutes each, two at a time
 #   scripts/fuzz.sh --minutes 1 splice chunked
@@ -49,7 +49,8 @@ run_one() {
         -max_total_time=$((minutes * 60)) -rss_limit_mb=2048 -timeout=10 -print_final_stats=1 \
         >"logs/$target.log" 2>&1 || true
     cp -n "corpus/$target"/* "work/$target"/ 2>/dev/null || true
-    cargo +nightly fuzz cmin -O "$target" "work/$target" >"logs/$target.cmin.log" 2>&1
+    cargo +nightly fuzz cmin -O "$target" "work/$target" -- -set_cover_merge=1 \
+        >"logs/$target.cmin.log" 2>&1
     rm -rf "corpus/$target"
     cp -r "work/$target" "corpus/$target"
     echo "$(($(ls "artifacts/$target" | wc -l) - before))" >"logs/$target.findings"
