@@ -192,6 +192,11 @@ impl Programme {
             let Some(spec) = CHILDREN.get(rank) else {
                 continue;
             };
+            if empty && spec.content != Content::Empty {
+                // `<category/>`: the start tag written must close itself, or the EPG is broken.
+                self.body.pop();
+                self.body.extend_from_slice(b"/>");
+            }
             let has_text = !empty && self.copy_content(xml, spec.content, limits)?;
             if self.body.len() > limits.max_programme_bytes {
                 self.too_large = true;

@@ -748,3 +748,31 @@ fn mutated_guides_fail_cleanly_and_scanning_predicts_rendering() {
     );
     assert!(rendered > 0);
 }
+
+/// Found by the xmltv fuzz target: a text child written in empty-element form (`<category/>`)
+/// was copied as an unclosed start tag, which broke the whole served EPG.
+#[test]
+fn an_empty_element_child_is_written_closed() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let source = dir.path().join("a.xml");
+    fs::write(
+        &source,
+        r#"<tv><channel id="a"><display-name>A</display-name></channel>
+<programme start="20261120000000 +0000" channel="a"><title>T</title><category/><sub-title lang="en"/><credits/></programme></tv>"#,
+    )
+    .expect("write");
+    let out = dir.path().join("out");
+    fs::create_dir(&out).expect("out dir");
+    let lineup = [lineup_channel(1, "a", "101", "A")];
+    let sources = [SourceFile {
+        source_id: 1,
+        path: source,
+        shift_seconds: 0,
+    }];
+    let report = render(&lineup, &sources, &out, &Limits::default()).expect("render");
+    assert_eq!(report.programmes, 1);
+    let xml = read_epg(&out);
+    assert!(xml.contains("<category/>"), "{xml}");
+    let again = read_channels(xml.as_bytes(), &Limits::default()).expect("the EPG reads back");
+    assert_eq!((again.channels.len(), again.programmes), (1, 1));
+}
