@@ -100,16 +100,7 @@ fn on_a_full_disk_cli_writes_fail_naming_the_database_and_keep_the_old_data() {
     // No room at all: not even a new account.
     let run = run_with_file_limit(
         &sandbox,
-        &[
-            "account",
-            "add",
-            "other",
-            "--url",
-            &provider.http_url(),
-            "--username",
-            "alice",
-            "--password-stdin",
-        ],
+        &add_other_account(&provider.http_url()),
         &format!("{PASSWORD}\n"),
         0,
     );
@@ -180,16 +171,7 @@ fn in_a_read_only_data_dir_cli_writes_fail_naming_the_database() {
         let run = sandbox.run(&["sync"], "");
         assert_clear_failure(&run, &sandbox.data_dir(), "sync");
         let run = sandbox.run(
-            &[
-                "account",
-                "add",
-                "other",
-                "--url",
-                &provider.http_url(),
-                "--username",
-                "alice",
-                "--password-stdin",
-            ],
+            &add_other_account(&provider.http_url()),
             &format!("{PASSWORD}\n"),
         );
         assert_clear_failure(&run, &sandbox.data_dir(), "account add");
@@ -306,4 +288,18 @@ fn serve_keeps_relaying_while_its_event_log_cannot_be_written() {
     );
     drop((first, second, third, events));
     assert_eq!(server.stop(), 0, "{}", server.log());
+}
+
+/// `account add other` against the provider at `url`, the password on stdin.
+fn add_other_account(url: &str) -> [&str; 8] {
+    [
+        "account",
+        "add",
+        "other",
+        "--url",
+        url,
+        "--username",
+        "alice",
+        "--password-stdin",
+    ]
 }
