@@ -19,7 +19,9 @@ use std::time::Duration;
 
 use common::{Sandbox, Server, files_below, http_get, run_bounded};
 use nix::sys::resource::{Resource, setrlimit};
-use streamforge::fake_provider::{FakeAccount, FakeProvider, ProviderOptions, generated_catalog};
+use streamforge::fake_provider::{
+    FakeAccount, FakeCategory, FakeProvider, FakeStream, ProviderOptions, generated_catalog,
+};
 
 const PASSWORD: &str = "Disk-Pw-4471";
 
@@ -75,14 +77,7 @@ fn assert_clear_failure(run: &common::Run, data_dir: &Path, what: &str) {
 
 #[test]
 fn on_a_full_disk_cli_writes_fail_naming_the_database_and_keep_the_old_data() {
-    let (categories, streams) = generated_catalog(3000);
-    let provider = FakeProvider::start(ProviderOptions {
-        accounts: vec![FakeAccount::new("alice", PASSWORD, 4)],
-        categories: categories.clone(),
-        streams: streams.clone(),
-        ..ProviderOptions::default()
-    })
-    .expect("start fake provider");
+    let (provider, categories, streams) = provider_with_catalog(3000);
     let sandbox = synced(&provider);
     let before = stream_count(&sandbox);
     assert_eq!(before, 3000);
@@ -156,14 +151,7 @@ fn set_mode(path: &Path, mode: u32) {
 
 #[test]
 fn in_a_read_only_data_dir_cli_writes_fail_naming_the_database() {
-    let (categories, streams) = generated_catalog(200);
-    let provider = FakeProvider::start(ProviderOptions {
-        accounts: vec![FakeAccount::new("alice", PASSWORD, 4)],
-        categories: categories.clone(),
-        streams: streams.clone(),
-        ..ProviderOptions::default()
-    })
-    .expect("start fake provider");
+    let (provider, categories, streams) = provider_with_catalog(200);
     let sandbox = synced(&provider);
     provider.set_catalog(categories, streams[..50].to_vec());
     {
@@ -302,4 +290,18 @@ fn add_other_account(url: &str) -> [&str; 8] {
         "alice",
         "--password-stdin",
     ]
+}
+
+/// A fake provider whose one account sees a generated catalog of `streams` streams, and that
+/// catalog (to change it from).
+fn provider_with_catalog(streams: usize) -> (FakeProvider, Vec<FakeCategory>, Vec<FakeStream>) {
+    let (categories, streams) = generated_catalog(streams);
+    let provider = FakeProvider::start(ProviderOptions {
+        accounts: vec![FakeAccount::new("alice", PASSWORD, 4)],
+        categories: categories.clone(),
+        streams: streams.clone(),
+        ..ProviderOptions::default()
+    })
+    .expect("start fake provider");
+    (provider, categories, streams)
 }
