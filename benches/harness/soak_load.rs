@@ -489,12 +489,13 @@ pub struct Injection {
     pub kind: FaultKind,
     pub channel: String,
     pub stream: String,
-    /// `struck` (a body flowing now) or `armed` (the next request of the stream).
+    /// `struck` (a body flowing now), `armed` (the next request of the stream) or `struck to
+    /// lead in` (a drop that makes the channel ask for a stream with a fault armed).
     pub how: &'static str,
 }
 
 /// The stream each channel's session plays now, from `/status`.
-fn playing(addr: SocketAddr) -> BTreeMap<String, String> {
+fn streams_playing(addr: SocketAddr) -> BTreeMap<String, String> {
     let Ok(text) = setup::http_get(addr, "/status") else {
         return BTreeMap::new();
     };
@@ -515,7 +516,7 @@ fn playing(addr: SocketAddr) -> BTreeMap<String, String> {
 /// Every `lo..hi` seconds a fault of the next kind (every kind in turn, shuffled per round) at a
 /// random channel: mid-body kinds strike the stream it plays (TLS ones its HTTPS stream), request
 /// kinds are armed for the next request of a stream it will ask for soon (its primary when on a
-/// backup, which channels on a backup are picked for, else its first backup).
+/// backup, which channels on a backup are picked for, else its first backup, led in by a drop).
 pub fn inject_faults(
     addr: SocketAddr,
     up: &Upstreams,
@@ -534,7 +535,12 @@ pub fn inject_faults(
         }
         let kind = round.pop().expect("refilled above");
         let fault = kind.fault(&mut rng);
-        let now_playing = playing(addr);
+        let now_playing = streams_playing(addr);
+        // Arming a stream again would replace the fault waiting there before it fired.
+        let armed = |stream: &str| {
+            up.of(stream)
+                .is_some_and(|(p, id)| p.stream_fault_armed(id))
+        };
         // A request fault fires soonest on a channel that plays a backup: its next upgrade
         // attempt (every 5 s) asks for the primary.
         let on_backup: Vec<&SoakChannel> = channels
@@ -543,7 +549,12 @@ pub fn inject_faults(
                 now_playing
                     .get(&c.number)
                     .is_some_and(|s| *s != c.streams[0])
+                    && !armed(&c.streams[0])
             })
+            .collect();
+        let first_backup_free: Vec<&SoakChannel> = channels
+            .iter()
+            .filter(|c| c.streams.get(1).is_some_and(|s| !armed(s)))
             .collect();
         // A TLS fault strikes best at a channel playing its HTTPS stream (for the few seconds
         // after a failover, before the upgrade back).
@@ -559,6 +570,9 @@ pub fn inject_faults(
             FaultKind::Tls if !on_tls.is_empty() => on_tls[rng.below(on_tls.len())],
             _ if !on_backup.is_empty() && !fault.strikes_mid_body() => {
                 on_backup[rng.below(on_backup.len())]
+            }
+            _ if !first_backup_free.is_empty() && !fault.strikes_mid_body() => {
+                first_backup_free[rng.below(first_backup_free.len())]
             }
             _ => &channels[rng.below(channels.len())],
         };
@@ -587,6 +601,22 @@ pub fn inject_faults(
             stream: target,
             how,
         });
+        // A request fault at a channel on its primary would wait for a failure that may never
+        // come: a drop at the primary makes the channel ask for its backups (or, when the fault
+        // waits at the primary itself, for the primary again at the next upgrade).
+        if how == "armed"
+            && streams_playing(addr).get(&channel.number) == Some(primary)
+            && let Some((provider, id)) = up.of(primary)
+            && provider.strike_stream(id, Fault::DropAfter(0)) > 0
+        {
+            log.push(Injection {
+                at_s: since(epoch),
+                kind: FaultKind::Drop,
+                channel: channel.number.clone(),
+                stream: primary.clone(),
+                how: "struck to lead in",
+            });
+        }
     }
     log
 }

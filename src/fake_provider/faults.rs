@@ -101,6 +101,10 @@ impl FaultTable {
     }
 
     /// The fault for one request of this stream, counting it down.
+    pub(super) fn stream_armed(&self, stream_id: u64) -> bool {
+        self.streams.contains_key(&stream_id)
+    }
+
     pub(super) fn take_stream(&mut self, stream_id: u64) -> Option<Fault> {
         let (fault, rest) = self.streams.remove(&stream_id)?.fire();
         if let Some(rest) = rest {

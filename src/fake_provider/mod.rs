@@ -344,6 +344,11 @@ impl FakeProvider {
         lock(&self.shared.faults).set_stream(stream_id, fault, times);
     }
 
+    /// Whether a fault is armed for this stream's next request.
+    pub fn stream_fault_armed(&self, stream_id: u64) -> bool {
+        lock(&self.shared.faults).stream_armed(stream_id)
+    }
+
     /// Strikes the bodies of this stream flowing now with `fault` (one that
     /// [strikes mid-body](Fault::strikes_mid_body); the count of a `DropAfter` or `StallAfter` is
     /// ignored: it strikes at once). How many bodies it hit; each counts as fired.
