@@ -4,7 +4,7 @@
 //! injector (a fault of every kind at the upstreams every few seconds), hostile clients
 //! (slowloris, random bytes, oversized heads) and the CLI changes made while it streams.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::PathBuf;
@@ -513,14 +513,32 @@ fn streams_playing(addr: SocketAddr) -> BTreeMap<String, String> {
         .collect()
 }
 
+/// The stream a channel asks for next: its primary when on a backup, else its first backup.
+fn request_target<'c>(channel: &'c SoakChannel, playing: Option<&str>) -> &'c str {
+    let primary = &channel.streams[0];
+    match playing {
+        Some(p) if p != primary => primary,
+        _ => channel.streams.get(1).unwrap_or(primary),
+    }
+}
+
+/// The kinds of the stream faults that fired so far, at any panel.
+fn fired_kinds(up: &Upstreams) -> BTreeSet<FaultKind> {
+    up.all()
+        .iter()
+        .flat_map(|(_, p)| p.faults_fired())
+        .map(|f| FaultKind::of(f.fault))
+        .collect()
+}
+
 /// Every `lo..hi` seconds a fault of the next kind (every kind in turn, shuffled per round) at a
 /// random channel: mid-body kinds strike the stream it plays (TLS ones its HTTPS stream), request
-/// kinds are armed for the next request of a stream it will ask for soon (its primary when on a
-/// backup, which channels on a backup are picked for, else its first backup, led in by a drop).
-pub fn inject_faults(
+/// kinds are armed for the stream it asks for next ([`request_target`]; channels on a backup are
+/// picked first, a channel on its primary is led in by a drop), never over a fault waiting there.
+pub fn inject_faults<'a>(
     addr: SocketAddr,
     up: &Upstreams,
-    channels: &[SoakChannel],
+    channels: &'a [SoakChannel],
     every: (f64, f64),
     mut rng: Rng,
     stop: &AtomicBool,
@@ -532,58 +550,51 @@ pub fn inject_faults(
         if round.is_empty() {
             round = FaultKind::ALL.to_vec();
             rng.shuffle(&mut round);
+            // Kinds that have not fired yet go first (the round is popped from its end).
+            let fired = fired_kinds(up);
+            round.sort_by_key(|k| !fired.contains(k));
         }
         let kind = round.pop().expect("refilled above");
         let fault = kind.fault(&mut rng);
         let now_playing = streams_playing(addr);
+        let playing = |c: &SoakChannel| now_playing.get(&c.number).cloned();
         // Arming a stream again would replace the fault waiting there before it fired.
         let armed = |stream: &str| {
             up.of(stream)
                 .is_some_and(|(p, id)| p.stream_fault_armed(id))
         };
+        let free: Vec<&SoakChannel> = channels
+            .iter()
+            .filter(|c| !armed(request_target(c, playing(c).as_deref())))
+            .collect();
         // A request fault fires soonest on a channel that plays a backup: its next upgrade
         // attempt (every 5 s) asks for the primary.
-        let on_backup: Vec<&SoakChannel> = channels
+        let on_backup: Vec<&SoakChannel> = free
             .iter()
-            .filter(|c| {
-                now_playing
-                    .get(&c.number)
-                    .is_some_and(|s| *s != c.streams[0])
-                    && !armed(&c.streams[0])
-            })
-            .collect();
-        let first_backup_free: Vec<&SoakChannel> = channels
-            .iter()
-            .filter(|c| c.streams.get(1).is_some_and(|s| !armed(s)))
+            .copied()
+            .filter(|c| playing(c).is_some_and(|s| s != c.streams[0]))
             .collect();
         // A TLS fault strikes best at a channel playing its HTTPS stream (for the few seconds
         // after a failover, before the upgrade back).
         let on_tls: Vec<&SoakChannel> = channels
             .iter()
-            .filter(|c| {
-                now_playing
-                    .get(&c.number)
-                    .is_some_and(|s| s.starts_with("alt:"))
-            })
+            .filter(|c| playing(c).is_some_and(|s| s.starts_with("alt:")))
             .collect();
+        let pick = |among: &[&'a SoakChannel], rng: &mut Rng| among[rng.below(among.len())];
         let channel = match kind {
-            FaultKind::Tls if !on_tls.is_empty() => on_tls[rng.below(on_tls.len())],
-            _ if !on_backup.is_empty() && !fault.strikes_mid_body() => {
-                on_backup[rng.below(on_backup.len())]
-            }
-            _ if !first_backup_free.is_empty() && !fault.strikes_mid_body() => {
-                first_backup_free[rng.below(first_backup_free.len())]
-            }
+            FaultKind::Tls if !on_tls.is_empty() => pick(&on_tls, &mut rng),
+            _ if fault.strikes_mid_body() => &channels[rng.below(channels.len())],
+            _ if !on_backup.is_empty() => pick(&on_backup, &mut rng),
+            _ if !free.is_empty() => pick(&free, &mut rng),
             _ => &channels[rng.below(channels.len())],
         };
-        let playing = now_playing.get(&channel.number).cloned();
+        let playing = playing(channel);
         let primary = &channel.streams[0];
         let tls_stream = channel.streams.iter().find(|s| s.starts_with("alt:"));
         let target = match kind {
             FaultKind::Tls => tls_stream.unwrap_or(primary).clone(),
             _ if fault.strikes_mid_body() => playing.clone().unwrap_or_else(|| primary.clone()),
-            _ if playing.as_ref().is_some_and(|p| p != primary) => primary.clone(),
-            _ => channel.streams.get(1).unwrap_or(primary).clone(),
+            _ => request_target(channel, playing.as_deref()).to_owned(),
         };
         let Some((provider, id)) = up.of(&target) else {
             continue;
