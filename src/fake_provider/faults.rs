@@ -189,8 +189,10 @@ mod tests {
     fn a_counted_fault_disarms_itself() {
         let mut table = FaultTable::default();
         table.set_stream(7, Fault::TlsCorrupt, Some(2));
+        assert!(table.stream_armed(7) && !table.stream_armed(8));
         assert_eq!(table.take_stream(7), Some(Fault::TlsCorrupt));
         assert_eq!(table.take_stream(7), Some(Fault::TlsCorrupt));
+        assert!(!table.stream_armed(7));
         assert_eq!(table.take_stream(7), None);
     }
 }
